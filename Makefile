@@ -1,0 +1,36 @@
+# mifomo_lite — two commands: `make demo` (main job) and `make test` (whole suite).
+# The virtual environment lives in .venv. Torch is installed first and only when missing:
+# TORCH_SPEC defaults to the CPU wheel this kind of machine has on disk; Colab/your own env keeps its torch.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.mifomo-installed
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-fast notebooks-sync clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade --quiet pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/mifomo-lite demo
+
+test: venv
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: venv
+	$(PY) -m pytest -m "not slow" -x -q $(PYTEST_ARGS)
+
+notebooks-sync: venv
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

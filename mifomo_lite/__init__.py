@@ -1,0 +1,9 @@
+"""mifomo_lite — a teaching kit for cross-domain few-shot hyperspectral classification.
+
+Re-implements MIFOMO (arXiv 2601.22581): a frozen HyperSIGMA foundation model adapted by a
+coalescent projection, trained episodically as a prototypical network, bridged from source to
+target domain by mixup through an intermediate domain, with pseudo-labels refined by label
+propagation.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,62 @@
+"""The kit installs, imports, exposes its console script, and keeps its declared contracts."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+import mifomo_lite
+from mifomo_lite.cli import COMMAND_MODULES, build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_version_matches_pyproject():
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["project"]["version"] == mifomo_lite.__version__
+
+
+def test_torch_is_declared_unpinned():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_dep = [d for d in deps if re.match(r"torch\b", d)]
+    assert torch_dep == ["torch>=2.1"]
+
+
+def test_environment_yml_mirrors_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    names = {re.split(r"[<>=!]", d)[0].lower().replace("_", "-") for d in deps}
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = {re.split(r"[<>=!]", d)[0].lower().replace("_", "-") for d in env["dependencies"] if isinstance(d, str)}
+    conda = {"torch" if n == "pytorch" else n for n in conda}
+    missing = names - conda
+    assert not missing, f"environment.yml lacks {sorted(missing)}"
+
+
+def test_every_command_module_registers():
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    assert len(sub.choices) >= len(COMMAND_MODULES)
+
+
+def test_cli_without_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "mifomo-lite" in capsys.readouterr().out
+
+
+def test_console_script_runs():
+    exe = Path(sys.executable).with_name("mifomo-lite")
+    if not exe.exists():
+        pytest.skip("console script not installed in this environment")
+    out = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and mifomo_lite.__version__ in out.stdout
+
+
+def test_readme_names_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert "make demo" in text and "make test" in text
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in ci
