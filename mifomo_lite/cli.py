@@ -18,6 +18,10 @@ from .errors import MifomoError
 # Modules that add sub-commands (each defines ``register(subparsers)``).
 COMMAND_MODULES = [
     "mifomo_lite.data.cli",
+    "mifomo_lite.models.cli",
+    "mifomo_lite.train.cli",
+    "mifomo_lite.notebooks_cli",
+    "mifomo_lite.bench_cli",
 ]
 
 

@@ -1,0 +1,78 @@
+"""Run configuration: presets, overrides, clear errors for unknown keys and bad values."""
+
+import pytest
+
+from mifomo_lite.errors import ConfigError
+from mifomo_lite.train.config import ABLATIONS, CHOICES, PAPER_TARGETS, RunConfig, parse_assignments, preset
+
+
+def test_presets_exist_and_validate():
+    for name in ("smoke", "lite", "paper"):
+        cfg = preset(name)
+        assert cfg.preset == name
+        for key, allowed in CHOICES.items():
+            assert getattr(cfg, key) in allowed
+
+
+def test_defaults_follow_the_released_code():
+    cfg = RunConfig()
+    assert cfg.pseudo_label_refiner == "lgc" and cfg.pseudo_label_target == "lgc_raw"
+    assert cfg.attention == "mhsa" and cfg.trainable_set == "code"
+    assert cfg.reset_phase1_trainables == "code_reset"
+    assert cfg.recreate_optimizer_each_support_step is True and cfg.support_split_fixed is True
+    assert (cfg.lgc_alpha, cfg.lgc_sigma, cfg.lgc_batch_size) == (0.9, 50.0, 80)
+    assert (cfg.perturbation_range, cfg.mixup_temperature) == (0.2, 0.05)
+    assert cfg.n_test_episodes == 20 and cfg.n_shot == 5 and cfg.pca_components == 50
+
+
+def test_paper_preset_uses_per_target_settings():
+    pu = preset("paper", target="pavia_university")
+    assert (pu.lr_peft, pu.lr_model, pu.top_k_confident) == (5e-3, 3e-5, 100)
+    ip = preset("paper", target="indian_pines")
+    assert (ip.intermediate_steps, ip.top_k_confident) == (1000, 10)
+    assert set(PAPER_TARGETS) == {"indian_pines", "pavia_university", "salinas", "houston2013"}
+
+
+def test_unknown_key_lists_valid_keys_and_suggests():
+    with pytest.raises(ConfigError) as err:
+        preset("lite").set(["lgc_sgima=3"])
+    msg = str(err.value)
+    assert "lgc_sgima" in msg and "did you mean lgc_sigma" in msg and "pca_components" in msg
+
+
+def test_values_are_parsed_and_type_checked():
+    cfg = preset("lite").set(["lgc_batch_size=full", "use_mixup=false", "n_shot=3",
+                              "sources=synthetic,salinas_a", "lgc_alpha=0.5"])
+    assert cfg.lgc_batch_size is None and cfg.use_mixup is False and cfg.n_shot == 3
+    assert cfg.sources == ("synthetic", "salinas_a") and cfg.lgc_alpha == 0.5
+    with pytest.raises(ConfigError, match="n_shot expects a number"):
+        preset("lite").set(["n_shot=abc"])
+    with pytest.raises(ConfigError, match="use_mixup expects true/false"):
+        preset("lite").set(["use_mixup=3"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_assignments(["n_shot"])
+
+
+def test_invalid_choice_and_even_patch_are_refused():
+    with pytest.raises(ConfigError, match="adaptation='dora' is not valid"):
+        preset("lite", adaptation="dora")
+    with pytest.raises(ConfigError, match="patch_size must be odd"):
+        preset("lite", patch_size=8)
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("huge")
+
+
+def test_ablations_are_valid_configs():
+    base = preset("smoke")
+    for name, overrides in ABLATIONS.items():
+        cfg = base.replace(**overrides)
+        assert all(getattr(cfg, k) == v for k, v in overrides.items()), name
+    assert ABLATIONS["no_cp"] == {"adaptation": "head"}
+
+
+def test_config_round_trips_through_json():
+    import json
+
+    cfg = preset("lite", sources=("synthetic", "salinas_a"))
+    again = RunConfig(**{**json.loads(cfg.to_json()), "sources": tuple(json.loads(cfg.to_json())["sources"])})
+    assert again == cfg
