@@ -136,3 +136,12 @@ def test_run_folder_has_metrics_report_and_figures(domains, tmp_path):
     assert "| method | OA (%)" in report and ("beats" in report or "NOT beat" in report or "ahead" in report)
     assert results_rows(m["summary"])[0]["name"].startswith("MIFOMO-lite")
     assert verdict(m["summary"])
+
+
+def test_frozen_backbone_embeds_each_pixel_once(domains):
+    """Head-only with the paper's trainable set freezes the whole backbone: embeddings are cached."""
+    res = run(domains, adaptation="head", trainable_set="cp_only", n_test_episodes=2, baselines=False,
+              use_intermediate_domain=False)
+    assert res.metrics["embedding_cache"] is True
+    assert res.metrics["timings"]["embedding_cache_s"] > 0
+    assert run(domains, n_test_episodes=1, baselines=False).metrics["embedding_cache"] is False

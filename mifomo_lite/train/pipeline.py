@@ -235,6 +235,35 @@ def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 25
     return torch.cat(out) if out else torch.empty(0, getattr(model, "embed_dim", 0))
 
 
+class EmbeddingCache:
+    """Embeddings of the target's labelled pixels, computed once per run.
+
+    Only valid while nothing inside the backbone trains (``backbone_is_frozen``): then every
+    query pass of every episode would recompute exactly the same numbers, so we compute each
+    pixel once (eval mode) and look it up afterwards."""
+
+    def __init__(self, model: nn.Module, target: "Domain", cfg: RunConfig, device):
+        self.model, self.target, self.cfg, self.device = model, target, cfg, device
+        self.index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(target.rows, target.cols))}
+        self.emb: Optional[torch.Tensor] = None
+        self.seconds = 0.0
+
+    def __call__(self, rows, cols) -> torch.Tensor:
+        if self.emb is None:
+            t0 = time.perf_counter()
+            self.emb = embed_pixels(self.model, self.target.prepared, self.target.rows, self.target.cols,
+                                    batch_size=self.cfg.eval_batch_size, device=self.device, amp=self.cfg.amp,
+                                    progress=self.cfg.progress, desc="embedding cache (frozen backbone)")
+            self.seconds = time.perf_counter() - t0
+        idx = torch.as_tensor([self.index[(int(r), int(c))] for r, c in zip(rows, cols)], dtype=torch.long)
+        return self.emb[idx]
+
+
+def backbone_is_frozen(model: nn.Module) -> bool:
+    """True when no parameter outside the prototypical head trains."""
+    return not any(p.requires_grad for n, p in model.named_parameters() if not n.startswith("classifier."))
+
+
 # ---------------------------------------------------------------------------------- results
 @dataclass
 class RunResult:
@@ -301,7 +330,7 @@ def _support_split(split, n_shot_inner: int, rng: np.random.Generator, shuffle: 
 
 
 def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
-                     device: torch.device, history: dict) -> None:
+                     device: torch.device, history: dict, cache: Optional["EmbeddingCache"] = None) -> None:
     """Support-only adaptation (``prepare_for_pseudo_labeling``): a 2 + 3 inner episode per class."""
     if cfg.support_steps <= 0:
         return
@@ -320,8 +349,11 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
             s_idx, q_idx = _support_split(split, n_inner, rng, shuffle=True)
         if cfg.recreate_optimizer_each_support_step and step > 0:
             opt = make_optimizer(model, cfg)
-        with _autocast(device, cfg.amp):
-            emb = model(sx_all).float()
+        if cache is not None:  # frozen backbone: the embeddings cannot change
+            emb = cache(split.support_rows, split.support_cols).to(device)
+        else:
+            with _autocast(device, cfg.amp):
+                emb = model(sx_all).float()
         es, eq, ys, yq = emb[s_idx], emb[q_idx], sy_all[s_idx], sy_all[q_idx]
         protos = fsl.prototypes(es, ys, split.n_classes)
         loss = fsl.fsl_loss(model.classifier(eq, protos), yq)
@@ -486,13 +518,17 @@ def predict(model: nn.Module, support_emb: torch.Tensor, support_y: np.ndarray, 
 
 
 def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, propagate: bool,
-                   progress_desc: str = "query"):
+                   progress_desc: str = "query", cache: Optional[EmbeddingCache] = None):
     """Embed support and all query pixels; metrics without and (optionally) with propagation."""
-    s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
-                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp)
-    q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
-                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
-                         progress=cfg.progress, desc=progress_desc)
+    if cache is not None:
+        s_emb = cache(split.support_rows, split.support_cols)
+        q_emb = cache(split.query_rows, split.query_cols)
+    else:
+        s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
+                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp)
+        q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
+                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
+                             progress=cfg.progress, desc=progress_desc)
     C = split.n_classes
     out = {"plain": fsl.classification_metrics(split.query_labels,
                                                predict(model, s_emb, split.support_labels, q_emb, C, cfg, False), C)}
@@ -612,6 +648,7 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
     phase1_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
     cache = FeatureCache(target, cfg, device) if cfg.baselines else None
+    emb_cache = EmbeddingCache(model, target, cfg, device) if backbone_is_frozen(model) else None
     episodes, lambdas = [], []
     last: dict = {}
     t_adapt = t_eval = t_base = 0.0
@@ -631,12 +668,13 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         rec: dict = {"episode": e, "seed": seed, "n_support": split.n_support, "n_query": split.n_query}
 
         t0 = time.perf_counter()
-        adapt_on_support(model, target, split, cfg, device, ep_hist)
+        adapt_on_support(model, target, split, cfg, device, ep_hist, emb_cache)
         t_adapt += time.perf_counter() - t0
         t0 = time.perf_counter()
         stage, s_emb, q_emb = evaluate_stage(model, target, split, cfg, device,
                                              propagate=transductive and cfg.report_with_lgc,
-                                             progress_desc=f"episode {e}: query (after support)")
+                                             progress_desc=f"episode {e}: query (after support)",
+                                             cache=emb_cache)
         rec["after_support"] = stage
         t_eval += time.perf_counter() - t0
 
@@ -651,7 +689,8 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
             t0 = time.perf_counter()
             stage, s_emb, q_emb = evaluate_stage(model, target, split, cfg, device,
                                                  propagate=transductive and cfg.report_with_lgc,
-                                                 progress_desc=f"episode {e}: query (final)")
+                                                 progress_desc=f"episode {e}: query (final)",
+                                                 cache=emb_cache)
             t_eval += time.perf_counter() - t0
         rec["final"] = stage
         if cache is not None:
@@ -665,6 +704,8 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
 
     timings.update(adaptation_s=t_adapt, evaluation_s=t_eval, baselines_s=t_base,
                    total_s=time.perf_counter() - t_start)
+    if emb_cache is not None:
+        timings["embedding_cache_s"] = emb_cache.seconds
     metrics = {
         "config": cfg.to_dict(),
         "environment": environment_record(),
@@ -674,6 +715,7 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         "sources": [{"name": s.name, "n_classes": s.n_classes, "shape": list(s.scene.cube.shape)}
                     for s in sources],
         "adaptation": summary.to_dict() if hasattr(summary, "to_dict") else str(summary),
+        "embedding_cache": emb_cache is not None,
         "seeds": [cfg.seed + e for e in range(cfg.n_test_episodes)],
         "episodes": [fsl.to_jsonable(r) for r in episodes],
         "summary": summarise_episodes(episodes),
