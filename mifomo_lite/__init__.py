@@ -7,3 +7,12 @@ propagation.
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """Lazy top-level shortcuts (importing torch-heavy modules only when used)."""
+    if name == "load_foundation_model":
+        from .models.foundation import load_foundation_model
+
+        return load_foundation_model
+    raise AttributeError(f"module 'mifomo_lite' has no attribute {name!r}")

@@ -78,11 +78,16 @@ class Attention(nn.Module):
         self.query_adapter: Optional[nn.Module] = None
         self.value_adapter: Optional[nn.Module] = None
 
-    def split_heads(self, x: torch.Tensor):
+    def split_heads(self, x: torch.Tensor, qkv: Optional[torch.Tensor] = None):
         """``(B, N, D) → q, k, v`` each ``(B, heads, N, dh)``; q already multiplied by ``scale``
-        and passed through ``query_adapter``; v through ``value_adapter``."""
+        and passed through ``query_adapter``; v through ``value_adapter``.
+
+        ``qkv`` may carry an already computed ``self.qkv(x)`` (``(B, N, 3D)``) so that a caller that
+        also needs the raw projection (SSA) does not run the projection twice."""
         B, N, _ = x.shape
-        qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        if qkv is None:
+            qkv = self.qkv(x)
+        qkv = qkv.reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
         q = q * self.scale
         if self.query_adapter is not None:
@@ -125,10 +130,10 @@ class SparseSamplingAttention(Attention):
         if Hg * Wg != N:
             raise ValueError(f"token grid {Hg}x{Wg} does not match {N} tokens")
         H, P, dh = self.num_heads, self.n_points, self.head_dim
-        q, k, v = self.split_heads(x)  # (B, H, N, dh), q scaled/adapted
+        qkv = self.qkv(x)  # (B, N, 3D), computed once
+        q, k, v = self.split_heads(x, qkv=qkv)  # (B, H, N, dh), q scaled/adapted
         # Offsets come from the *unscaled* projected query (HyperSIGMA applies them to q).
-        q_raw = self.qkv(x)[..., :D]
-        offsets = self.sampling_offsets(q_raw).reshape(B, N, H, P, 2)
+        offsets = self.sampling_offsets(qkv[..., :D]).reshape(B, N, H, P, 2)
         rows = (torch.arange(Hg, device=x.device, dtype=x.dtype) + 0.5) / Hg
         cols = (torch.arange(Wg, device=x.device, dtype=x.dtype) + 0.5) / Wg
         ref = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), dim=-1).reshape(1, N, 1, 1, 2)

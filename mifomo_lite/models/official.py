@@ -1,0 +1,470 @@
+"""Safe loading of the official HyperSIGMA MAE checkpoints (SPEC §6).
+
+The official files (``spat-vit-{base,large,huge}-ultra-checkpoint-1599.pth`` and
+``spec-vit-…``, 1.4–8 GB on huggingface.co/WHU-Sigma/HyperSIGMA) are ``torch.save`` dicts::
+
+    {"model": MAE state dict, "optimizer": AdamW state, "epoch": 1599, "scaler": ..., "args": argparse.Namespace}
+
+Because of the pickled ``argparse.Namespace``, PyTorch ≥ 2.6 refuses them under its default
+``weights_only=True``, and the usual advice is ``weights_only=False`` — which lets a malicious file
+run arbitrary code. This module never does that: it loads with ``weights_only=True`` and allow-lists
+exactly one extra class, ``argparse.Namespace``. Anything else that would need unpickling is refused
+with a :class:`~mifomo_lite.errors.CheckpointError` that names the offending global.
+
+Loading then follows the MIFOMO recipe, but filters by name **and** shape:
+
+1. strip known prefixes (``module.``, ``encoder.``);
+2. ignore MAE-only tensors (``decoder_*``, ``mask_token``) and anything the model does not have;
+3. drop the input layers the official recipes re-initialise (``patch_embed.proj``, the spatial
+   ``pos_embed``, ``spat_map``) unless asked to keep them and their shapes fit;
+4. load every remaining tensor whose shape matches, skip the rest with the reason.
+
+The result is a :class:`LoadReport` listing what loaded, what was skipped (and why), what stays
+freshly initialised, and which checkpoint tensors were ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import re
+import zipfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, DataFileNotFound, DownloadError
+from ..utils import user_cache_dir
+
+__all__ = [
+    "OFFICIAL_REPO", "OFFICIAL_FILES", "LoadReport", "CheckpointInfo", "read_checkpoint", "inspect_state_dict",
+    "checkpoint_filter_fn", "plan_official_load", "load_official_hypersigma", "download_official_checkpoint",
+    "convert_official_checkpoint",
+]
+
+OFFICIAL_REPO = "WHU-Sigma/HyperSIGMA"
+OFFICIAL_FILES = {
+    (branch, size): f"{branch[:4]}-vit-{size}-ultra-checkpoint-1599.pth"
+    for branch in ("spatial", "spectral") for size in ("base", "large", "huge")
+}
+KNOWN_PREFIXES = ("module.", "encoder.")
+MAE_ONLY = ("decoder_", "mask_token")
+SIZES_BY_SHAPE = {(768, 12): "base", (1024, 24): "large", (1280, 32): "huge"}
+BRANCH_PREFIX = {"spatial": "spat_encoder.", "spectral": "spec_encoder."}
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+# --------------------------------------------------------------------------- report
+def _group(names, coarse: bool = False) -> list[str]:
+    """Collapse ``….blocks.7.attn.qkv.weight`` into ``….blocks.*.attn.qkv.weight (×12)``
+    (``coarse``: every block tensor into ``….blocks.* (×192)``)."""
+    pattern, repl = (r"\.?blocks\.\d+\..*$", ".blocks.*") if coarse else (r"\.blocks\.\d+\.", ".blocks.*.")
+    counts = Counter(re.sub(pattern, repl, n) for n in names)
+    return [f"{k} (×{v})" if v > 1 else k for k, v in sorted(counts.items())]
+
+
+@dataclass
+class CheckpointInfo:
+    """What a state dict looks like: its branch, width D, number of blocks and preset name."""
+
+    branch: str  # "spatial", "spectral" or "unknown"
+    embed_dim: Optional[int]
+    depth: int
+    size: Optional[str]  # "base"/"large"/"huge" or None
+    n_tensors: int
+    path: Optional[str] = None
+
+    def describe(self) -> str:
+        size = self.size or "custom"
+        return f"a {self.branch} checkpoint of size {size} (D={self.embed_dim}, {self.depth} blocks)"
+
+
+@dataclass
+class LoadReport:
+    """Outcome of :func:`load_official_hypersigma`.
+
+    * ``loaded``: model tensor names that received checkpoint values;
+    * ``skipped``: checkpoint key → reason it was not loaded although the model has such a tensor
+      (shape mismatch, or an input layer the official recipes re-initialise);
+    * ``missing``: model tensor names left at their fresh initialisation;
+    * ``ignored``: checkpoint key → reason (MAE decoder, mask token, not in this model);
+    * ``sources``: per branch, the file and what it looked like.
+    """
+
+    loaded: list = field(default_factory=list)
+    skipped: dict = field(default_factory=dict)
+    missing: list = field(default_factory=list)
+    ignored: dict = field(default_factory=dict)
+    sources: dict = field(default_factory=dict)
+
+    @property
+    def fresh(self) -> list:
+        """Alias of ``missing``: the tensors that keep their random (or identity) initialisation."""
+        return self.missing
+
+    def to_dict(self) -> dict:
+        return {"loaded": list(self.loaded), "skipped": dict(self.skipped), "missing": list(self.missing),
+                "ignored": dict(self.ignored), "sources": dict(self.sources),
+                "summary": {"loaded": len(self.loaded), "skipped": len(self.skipped),
+                            "missing": len(self.missing), "ignored": len(self.ignored)}}
+
+    def to_json(self, indent: Optional[int] = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    def __str__(self) -> str:
+        lines = ["HyperSIGMA checkpoint load report"]
+        for branch, src in self.sources.items():
+            lines.append(f"  {branch:<8} file: {src.get('path')} — {src.get('description')}")
+        lines.append(f"  loaded  : {len(self.loaded)} tensors")
+        lines += [f"      {g}" for g in _group(self.loaded, coarse=True)]
+        lines.append(f"  skipped : {len(self.skipped)} checkpoint tensors")
+        lines += [f"      {k}: {v}" for k, v in sorted(self.skipped.items())]
+        lines.append(f"  fresh   : {len(self.missing)} model tensors keep their initialisation")
+        lines += [f"      {g}" for g in _group(self.missing)]
+        reasons = Counter(self.ignored.values())
+        lines.append(f"  ignored : {len(self.ignored)} checkpoint tensors")
+        lines += [f"      {n} × {r}" for r, n in sorted(reasons.items(), key=lambda kv: -kv[1])]
+        return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- reading
+def _safe_globals_context():
+    ser = torch.serialization
+    if hasattr(ser, "safe_globals"):
+        return ser.safe_globals([argparse.Namespace])
+    if hasattr(ser, "add_safe_globals"):  # torch 2.4: no context manager, a global allow-list
+        ser.add_safe_globals([argparse.Namespace])
+    import contextlib
+
+    return contextlib.nullcontext()
+
+
+def _refusal(path: Path, exc: Exception) -> CheckpointError:
+    text = str(exc)
+    m = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text) or re.search(r"GLOBAL ([\w.]+)", text)
+    what = f"the Python object {m.group(1)!r}" if m else "a Python object that is not a tensor"
+    return CheckpointError(
+        f"{path}: refusing to load — unpickling it would need {what}, which is not on the allow-list "
+        "(tensors, plain containers and argparse.Namespace). Unpickling arbitrary objects can execute "
+        "code on your machine, so mifomo_lite never loads with weights_only=False. If you trust the "
+        "file's origin, convert it once in a separate, trusted step into safetensors.")
+
+
+def read_checkpoint(path: PathLike, mmap: bool = True) -> tuple[dict, dict]:
+    """Read a checkpoint **safely** and return ``(state_dict, meta)``.
+
+    Accepts ``.safetensors`` files and ``torch.save`` files (``weights_only=True`` with only
+    ``argparse.Namespace`` allow-listed). In a dict container the state dict is taken from
+    ``"model"`` (official MAE files) or ``"state_dict"``; a flat dict of tensors is used as is.
+    ``meta`` holds the container's other top-level keys (``epoch``, and ``args`` as a plain dict).
+    ``mmap=True`` memory-maps zip-format files, so an 8 GB file does not need 8 GB of RAM at once.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileNotFound(
+            f"checkpoint file not found: {path}. Official files: download_official_checkpoint(branch, size) "
+            f"or huggingface.co/{OFFICIAL_REPO} ({', '.join(sorted(set(OFFICIAL_FILES.values())))[:80]}…)")
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                meta = dict(fh.metadata() or {})
+                sd = {k: fh.get_tensor(k) for k in fh.keys()}
+        except Exception as exc:  # SafetensorError, OSError, ValueError ...
+            raise CheckpointError(f"{path}: corrupted or not a safetensors file ({exc})") from None
+        return sd, meta
+    use_mmap = mmap and zipfile.is_zipfile(path)
+    try:
+        with _safe_globals_context():
+            obj = torch.load(path, map_location="cpu", weights_only=True, mmap=use_mmap)
+    except pickle.UnpicklingError as exc:
+        raise _refusal(path, exc) from None
+    except Exception as exc:  # truncated zip, random bytes, wrong format ...
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise _refusal(path, exc) from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (truncated or corrupted?): "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    return _unwrap(obj, path)
+
+
+def _unwrap(obj: Any, path: Path) -> tuple[dict, dict]:
+    meta: dict = {}
+    if isinstance(obj, Mapping):
+        for key in ("model", "state_dict"):
+            if key in obj and isinstance(obj[key], Mapping):
+                for k, v in obj.items():
+                    if k == key or k in ("optimizer", "scaler"):
+                        continue
+                    meta[k] = vars(v) if isinstance(v, argparse.Namespace) else v
+                sd = {k: v for k, v in obj[key].items() if isinstance(v, torch.Tensor)}
+                return sd, meta
+        sd = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if sd:
+            return sd, meta
+    raise CheckpointError(f"{path}: no state dict found (expected a dict with a 'model' or 'state_dict' entry "
+                          f"or a flat dict of tensors; got {type(obj).__name__}"
+                          f"{' with keys ' + str(list(obj)[:8]) if isinstance(obj, Mapping) else ''})")
+
+
+def strip_prefixes(sd: Mapping[str, torch.Tensor]) -> dict:
+    """Remove the wrapper prefixes ``module.`` (DataParallel) and ``encoder.`` from every key."""
+    out = {}
+    for k, v in sd.items():
+        changed = True
+        while changed:
+            changed = False
+            for p in KNOWN_PREFIXES:
+                if k.startswith(p):
+                    k, changed = k[len(p):], True
+        out[k] = v
+    return out
+
+
+def inspect_state_dict(sd: Mapping[str, torch.Tensor], path: Optional[PathLike] = None) -> CheckpointInfo:
+    """Guess a checkpoint's branch (spectral: has ``spat_map``; spatial: has ``patch_embed``), its
+    width D (from ``blocks.0.norm1``/``norm``), its depth and the matching preset name."""
+    sd = strip_prefixes(sd)
+    if any(k.startswith("spat_map.") for k in sd):
+        branch = "spectral"
+    elif any(k.startswith("patch_embed.") for k in sd):
+        branch = "spatial"
+    else:
+        branch = "unknown"
+    D = None
+    for key in ("blocks.0.norm1.weight", "norm.weight", "blocks.0.attn.proj.bias"):
+        if key in sd:
+            D = int(sd[key].shape[0])
+            break
+    idx = [int(m.group(1)) for k in sd for m in [re.match(r"blocks\.(\d+)\.", k)] if m]
+    depth = max(idx) + 1 if idx else 0
+    return CheckpointInfo(branch, D, depth, SIZES_BY_SHAPE.get((D, depth)), len(sd),
+                          str(path) if path is not None else None)
+
+
+# --------------------------------------------------------------------------- filtering
+def _drop_reason(key: str, branch: str) -> Optional[str]:
+    """Reason the official recipes drop an input layer, or None."""
+    if branch == "spatial":
+        if key.startswith("patch_embed.proj"):
+            return ("input layer re-initialised by the official recipes (the MAE tokeniser is an 8×8 conv "
+                    "over 100 raw bands; fine-tuning uses another band count/tokeniser)")
+        if key == "pos_embed":
+            return ("spatial pos_embed dropped by the official recipes (token grid differs; the released MAE "
+                    "code never adds pos_embed, so it is untrained)")
+    if branch == "spectral" and key.startswith("spat_map"):
+        return "input layer re-initialised by the official recipes (it maps a 64×64 = 4096-pixel map)"
+    return None
+
+
+def checkpoint_filter_fn(
+    state_dict: Mapping[str, torch.Tensor],
+    encoder: nn.Module,
+    branch: str,
+    keep_input_layers: bool = False,
+    model_shapes: Optional[Mapping[str, tuple]] = None,
+) -> tuple[dict, dict, dict]:
+    """Map an official MAE state dict onto ``encoder`` (timm's ``checkpoint_filter_fn`` idea).
+
+    Returns ``(loadable, skipped, ignored)``: ``loadable`` maps encoder-relative names to tensors of
+    exactly the encoder's shape; ``skipped`` and ``ignored`` map checkpoint keys to reasons.
+    ``model_shapes`` (name → shape) can replace ``encoder.state_dict()`` (for planning on ``meta``).
+    """
+    if branch not in BRANCH_PREFIX:
+        raise ValueError(f"branch must be 'spatial' or 'spectral', got {branch!r}")
+    shapes = dict(model_shapes) if model_shapes is not None else {
+        k: tuple(v.shape) for k, v in encoder.state_dict().items()}
+    loadable, skipped, ignored = {}, {}, {}
+    for key, tensor in strip_prefixes(state_dict).items():
+        if key.startswith(MAE_ONLY):
+            ignored[key] = "MAE decoder / mask token (pretraining only)"
+            continue
+        if key not in shapes:
+            if branch == "spatial" and key.startswith(("spat_map", "spat_output_maps")):
+                ignored[key] = "spectral-branch layer found in a spatial file (the notebooks delete it)"
+            else:
+                ignored[key] = "not in this model"
+            continue
+        reason = _drop_reason(key, branch)
+        ck_shape, m_shape = tuple(tensor.shape), tuple(shapes[key])
+        if reason and not (keep_input_layers and ck_shape == m_shape):
+            skipped[key] = reason
+            continue
+        if ck_shape != m_shape:
+            skipped[key] = f"shape mismatch: checkpoint {list(ck_shape)} vs model {list(m_shape)}"
+            continue
+        loadable[key] = tensor
+    return loadable, skipped, ignored
+
+
+def _encoders(model: nn.Module) -> dict:
+    from .encoders import SpatialEncoder, SpectralEncoder
+
+    if isinstance(model, SpatialEncoder):
+        return {"spatial": ("", model)}
+    if isinstance(model, SpectralEncoder):
+        return {"spectral": ("", model)}
+    out = {}
+    if hasattr(model, "spat_encoder"):
+        out["spatial"] = ("spat_encoder.", model.spat_encoder)
+    if hasattr(model, "spec_encoder"):
+        out["spectral"] = ("spec_encoder.", model.spec_encoder)
+    if not out:
+        raise CheckpointError(f"{type(model).__name__} has no spat_encoder/spec_encoder to load HyperSIGMA weights into")
+    return out
+
+
+def _check_compatible(info: CheckpointInfo, branch: str, encoder: nn.Module, where: str) -> None:
+    cfg = encoder.cfg
+    model_size = cfg.size if cfg.size != "custom" else "custom"
+    if info.depth == 0 or info.embed_dim is None:
+        raise CheckpointError(f"{where}: no 'blocks.*' tensors found — this is not a HyperSIGMA encoder "
+                              f"checkpoint ({info.n_tensors} tensors)")
+    enc_name = "spatial" if branch == "spatial" else "spectral"
+    if info.branch not in (branch, "unknown"):
+        raise CheckpointError(
+            f"{where}: this looks like {info.describe()} but it was given as the {branch} checkpoint "
+            f"({'it has spat_map and no patch_embed' if info.branch == 'spectral' else 'it has patch_embed and no spat_map'}); "
+            "swap the spatial and spectral files")
+    if info.embed_dim != cfg.embed_dim:
+        raise CheckpointError(
+            f"{where}: this looks like {info.describe()} but the {enc_name} encoder is {model_size} "
+            f"(D={cfg.embed_dim}, {cfg.depth} blocks); build the model with "
+            + (f"size={info.size!r}" if info.size else f"embed_dim={info.embed_dim}, depth={info.depth}"))
+    if info.depth != cfg.depth:
+        raise CheckpointError(
+            f"{where}: the checkpoint has {info.depth} blocks but the {enc_name} encoder has {cfg.depth} "
+            f"(both D={cfg.embed_dim})")
+
+
+def plan_official_load(
+    model: nn.Module,
+    spatial: Optional[Mapping[str, torch.Tensor]] = None,
+    spectral: Optional[Mapping[str, torch.Tensor]] = None,
+    keep_input_layers: bool = False,
+    paths: Optional[dict] = None,
+) -> tuple[dict, LoadReport]:
+    """Decide what to load without touching the model's values (works on ``meta`` models).
+
+    ``spatial``/``spectral`` are state dicts (already read). Returns ``(to_load, report)`` where
+    ``to_load`` maps full model names to tensors. Raises :class:`CheckpointError` when a file is of
+    the wrong branch or size.
+    """
+    paths = paths or {}
+    encs = _encoders(model)
+    model_shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    report = LoadReport()
+    to_load: dict = {}
+    for branch, sd in (("spatial", spatial), ("spectral", spectral)):
+        if sd is None:
+            continue
+        if branch not in encs:
+            raise CheckpointError(f"a {branch} checkpoint was given but {type(model).__name__} has no {branch} encoder")
+        prefix, enc = encs[branch]
+        where = str(paths.get(branch, f"{branch} checkpoint"))
+        info = inspect_state_dict(sd, paths.get(branch))
+        _check_compatible(info, branch, enc, where)
+        enc_shapes = {k[len(prefix):]: s for k, s in model_shapes.items() if k.startswith(prefix)}
+        loadable, skipped, ignored = checkpoint_filter_fn(sd, enc, branch, keep_input_layers, enc_shapes)
+        to_load.update({prefix + k: v for k, v in loadable.items()})
+        tag = f"{branch}:"
+        report.skipped.update({tag + k: v for k, v in skipped.items()})
+        report.ignored.update({tag + k: v for k, v in ignored.items()})
+        report.sources[branch] = {"path": info.path, "description": info.describe(), "branch": info.branch,
+                                  "size": info.size, "embed_dim": info.embed_dim, "depth": info.depth,
+                                  "n_tensors": info.n_tensors}
+    report.loaded = sorted(to_load)
+    report.missing = sorted(k for k in model_shapes if k not in to_load)
+    return to_load, report
+
+
+def load_official_hypersigma(
+    model: nn.Module,
+    spatial: Optional[PathLike] = None,
+    spectral: Optional[PathLike] = None,
+    keep_input_layers: bool = False,
+    mmap: bool = True,
+) -> LoadReport:
+    """Load official HyperSIGMA MAE weights into ``model`` and return a :class:`LoadReport`.
+
+    ``model`` is a :class:`~mifomo_lite.models.MifomoHyperSIGMA`,
+    :class:`~mifomo_lite.models.HyperSIGMAClassifier` or a bare encoder; ``spatial``/``spectral``
+    are paths (``.pth`` official files, or ``.safetensors`` from :func:`convert_official_checkpoint`).
+    Every ``blocks.*`` and ``norm.*`` tensor loads; for MIFOMO's model the spectral ``pos_embed``
+    loads too (T = 100). The input layers, SSA offsets and the fusion layers stay fresh.
+
+    Example::
+
+        model = create_model("base")
+        report = load_official_hypersigma(model, spatial=download_official_checkpoint("spatial"),
+                                          spectral=download_official_checkpoint("spectral"))
+        print(report)
+    """
+    if spatial is None and spectral is None:
+        raise CheckpointError("give at least one of spatial=PATH / spectral=PATH")
+    sds, paths = {}, {}
+    for branch, p in (("spatial", spatial), ("spectral", spectral)):
+        if p is not None:
+            sds[branch], _ = read_checkpoint(p, mmap=mmap)
+            paths[branch] = str(p)
+    to_load, report = plan_official_load(model, sds.get("spatial"), sds.get("spectral"), keep_input_layers, paths)
+    result = model.load_state_dict(to_load, strict=False)
+    if result.unexpected_keys:  # cannot happen: the plan only keeps names the model has
+        raise CheckpointError(f"internal error: unexpected keys {result.unexpected_keys[:5]}")
+    return report
+
+
+# --------------------------------------------------------------------------- files
+def download_official_checkpoint(branch: str = "spatial", size: str = "base",
+                                 cache_dir: Optional[PathLike] = None, revision: Optional[str] = None) -> Path:
+    """Download an official MAE checkpoint from huggingface.co/WHU-Sigma/HyperSIGMA into the user
+    cache (``$MIFOMO_CACHE_DIR/hypersigma``) and return its path; a cached file is reused.
+
+    Sizes: base ≈ 1.4 GB, large ≈ 4 GB, huge ≈ 8 GB per branch (most of it is optimizer state: see
+    :func:`convert_official_checkpoint`). With ``MIFOMO_OFFLINE``/``HF_HUB_OFFLINE`` set only the
+    cache is consulted. Never called by the tests or CI.
+    """
+    branch = {"spat": "spatial", "spec": "spectral"}.get(branch, branch)
+    key = (branch, size)
+    if key not in OFFICIAL_FILES:
+        raise CheckpointError(f"no official checkpoint for branch={branch!r}, size={size!r}; "
+                              f"choose branch in ('spatial', 'spectral') and size in ('base', 'large', 'huge')")
+    offline = bool(os.environ.get("MIFOMO_OFFLINE")) or bool(os.environ.get("HF_HUB_OFFLINE"))
+    try:
+        from huggingface_hub import hf_hub_download
+
+        path = hf_hub_download(OFFICIAL_REPO, OFFICIAL_FILES[key], revision=revision,
+                               cache_dir=str(cache_dir or user_cache_dir("hypersigma")), local_files_only=offline)
+    except Exception as exc:
+        raise DownloadError(
+            f"could not fetch {OFFICIAL_FILES[key]} from huggingface.co/{OFFICIAL_REPO}"
+            f"{' (offline mode: only the cache was searched)' if offline else ''}: {type(exc).__name__}: {exc}. "
+            "Download it by hand and pass the local path instead.") from None
+    return Path(path)
+
+
+def convert_official_checkpoint(src: PathLike, dst: PathLike) -> Path:
+    """Keep only the encoder weights of an official file and save them as safetensors.
+
+    The official containers are ~3× the weights (AdamW moments); the result is about a third of
+    the size, loads without any unpickling and is accepted by :func:`load_official_hypersigma`.
+    """
+    from safetensors.torch import save_file
+
+    from ..utils import atomic_path
+
+    sd, meta = read_checkpoint(src)
+    info = inspect_state_dict(sd, src)
+    keep = {k: v.detach().contiguous().clone() for k, v in strip_prefixes(sd).items() if not k.startswith(MAE_ONLY)}
+    dst = Path(dst)
+    with atomic_path(dst) as tmp:
+        save_file(keep, str(tmp), metadata={"source": Path(src).name, "branch": info.branch,
+                                             "size": str(info.size), "epoch": str(meta.get("epoch", ""))})
+    return dst

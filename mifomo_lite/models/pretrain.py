@@ -1,0 +1,529 @@
+"""Masked-autoencoder (MAE) pretraining of both HyperSIGMA encoders, small enough for a CPU.
+
+HyperSIGMA pretrains each encoder as an MAE (He et al., *Masked Autoencoders Are Scalable Vision
+Learners*, CVPR 2022; SPEC §5.8): hide most tokens, encode the visible ones, and let a light
+decoder rebuild the hidden ones. This module does the same for the kit's own small model:
+
+* **Spatial MAE** — tokens are the pixels of a w×w window (MIFOMO's tokenisation). 75 % of them are
+  masked; the decoder predicts each masked pixel's C PCA values.
+* **Spectral MAE** — tokens are the T band groups. 25 % are masked; the decoder predicts each
+  masked group's w×w map.
+* **Loss** — mean squared error on the masked tokens only, against *normalised* targets
+  (``norm_pix_loss``: every target token is standardised over its own values), summed over the
+  two branches.
+* **Optimiser** — AdamW, betas (0.9, 0.95), weight decay 0.05 (none on biases, norms, position
+  embeddings and the mask token), linear warm-up then cosine decay.
+
+Differences from HyperSIGMA's pretraining, all deliberate: the input is MIFOMO's preprocessing
+(PCA components, whitened and z-scored, w×w windows) instead of 64×64×100 reflectance crops, so the
+pretrained input layers are usable downstream; the encoders *do* add their ``pos_embed`` (the
+released HyperSIGMA code never does, leaving it untrained); decoders are tiny (64 wide, 2 blocks);
+windows get random flips and 90° rotations. As in HyperSIGMA, the encoder's final ``norm`` is applied
+before the decoder (and then never again), and pretraining uses full attention only.
+
+Training state is saved every ``checkpoint_every`` steps as ``pretrain_state.safetensors`` (model,
+decoders, AdamW moments, torch RNG) plus ``pretrain_state.json`` (step, config, loss history,
+NumPy RNG, wall time), so an interrupted run resumes exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import ConfigError, DataError
+from ..utils import atomic_path, seed_everything
+from .blocks import Block, run_blocks
+from .factory import create_model
+from .fusion import MifomoHyperSIGMA
+
+__all__ = ["PretrainConfig", "MAEDecoder", "MaskedAutoencoder", "PatchPool", "random_masking",
+           "build_pretraining_pool", "synthetic_pretraining_scene", "SYNTHETIC_SENSORS", "pretrain", "lr_at",
+           "PretrainResult", "FORBIDDEN_SCENES"]
+
+# The offline evaluation target must never be seen during pretraining.
+FORBIDDEN_SCENES = ("indian_pines", "indian pines", "indianpines", "indian_pines_corrected")
+
+STATE_TENSORS = "pretrain_state.safetensors"
+STATE_JSON = "pretrain_state.json"
+
+
+@dataclass
+class PretrainConfig:
+    """Settings of a pretraining run (all JSON-serialisable; stored with every checkpoint)."""
+
+    size: str = "tiny"
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    warmup_steps: int = 50
+    weight_decay: float = 0.05
+    betas: tuple = (0.9, 0.95)
+    grad_clip: Optional[float] = 1.0
+    spatial_mask_ratio: float = 0.75
+    spectral_mask_ratio: float = 0.25
+    norm_pix_loss: bool = True
+    decoder_dim: int = 64
+    decoder_depth: int = 1
+    decoder_heads: int = 4
+    spectral_blocks: str = "tap"  # "tap": only blocks 0..spectral_tap (all MIFOMO uses); "all": HyperSIGMA's MAE
+    n_components: int = 50
+    patch_size: int = 9
+    synthetic_scenes: int = 8
+    synthetic_size: int = 96
+    extra: tuple = ()
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 100
+    threads: Optional[int] = None
+
+    def __post_init__(self):
+        self.betas = tuple(self.betas)
+        self.extra = tuple(str(e) for e in self.extra)
+        if not 0 <= self.spatial_mask_ratio < 1 or not 0 <= self.spectral_mask_ratio < 1:
+            raise ConfigError("mask ratios must lie in [0, 1)")
+        if self.spectral_blocks not in ("all", "tap"):
+            raise ConfigError(f"spectral_blocks must be 'all' or 'tap', got {self.spectral_blocks!r}")
+        if self.steps < 1 or self.batch_size < 1:
+            raise ConfigError("steps and batch_size must be ≥ 1")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["betas"], d["extra"] = list(self.betas), list(self.extra)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "PretrainConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# --------------------------------------------------------------------------- model parts
+def sincos_pos_embed(num_tokens: int, dim: int, grid: Optional[tuple] = None) -> torch.Tensor:
+    """Fixed sine–cosine position embedding ``(1, N, dim)``: 2-D (half the channels per axis)
+    when ``grid`` is given, else 1-D — the MAE decoder's choice."""
+    def one_d(pos: torch.Tensor, d: int) -> torch.Tensor:
+        omega = 1.0 / 10000 ** (torch.arange(d // 2, dtype=torch.float64) / (d / 2))
+        out = pos.double()[:, None] * omega[None]
+        return torch.cat([out.sin(), out.cos()], dim=1)
+
+    if grid is not None:
+        h, w = grid
+        rows, cols = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+        emb = torch.cat([one_d(rows.reshape(-1), dim // 2), one_d(cols.reshape(-1), dim // 2)], dim=1)
+    else:
+        emb = one_d(torch.arange(num_tokens), dim)
+    return emb.float().unsqueeze(0)
+
+
+def random_masking(x: torch.Tensor, ratio: float, generator: Optional[torch.Generator] = None):
+    """MAE's per-sample random masking by sorting noise.
+
+    Returns ``(visible, mask, ids_restore)``: ``visible`` ``(B, N_keep, D)``; ``mask`` ``(B, N)`` with
+    1 for hidden tokens; ``ids_restore`` the permutation that puts shuffled tokens back in order.
+    """
+    B, N, D = x.shape
+    keep = max(1, int(N * (1 - ratio)))
+    noise = torch.rand(B, N, generator=generator, device="cpu").to(x.device)
+    ids_shuffle = noise.argsort(dim=1)
+    ids_restore = ids_shuffle.argsort(dim=1)
+    ids_keep = ids_shuffle[:, :keep]
+    visible = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, D))
+    mask = torch.ones(B, N, device=x.device)
+    mask[:, :keep] = 0
+    mask = torch.gather(mask, 1, ids_restore)
+    return visible, mask, ids_restore
+
+
+class MAEDecoder(nn.Module):
+    """Light MAE decoder: embed visible latents, insert mask tokens, add fixed sin-cos positions,
+    run a few transformer blocks, predict each token's target values. Names follow the official
+    MAE (``decoder_embed``, ``mask_token``, ``decoder_pos_embed``, ``decoder_blocks``,
+    ``decoder_norm``, ``decoder_pred``)."""
+
+    def __init__(self, embed_dim: int, num_tokens: int, out_dim: int, dim: int = 64, depth: int = 2,
+                 heads: int = 4, grid: Optional[tuple] = None):
+        super().__init__()
+        self.decoder_embed = nn.Linear(embed_dim, dim)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.register_buffer("decoder_pos_embed", sincos_pos_embed(num_tokens, dim, grid))
+        self.decoder_blocks = nn.ModuleList(Block(dim, heads, 4.0, True, 0.0) for _ in range(depth))
+        self.decoder_norm = nn.LayerNorm(dim, eps=1e-6)
+        self.decoder_pred = nn.Linear(dim, out_dim)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, latent: torch.Tensor, ids_restore: torch.Tensor) -> torch.Tensor:
+        x = self.decoder_embed(latent)
+        B, n_vis, d = x.shape
+        N = ids_restore.shape[1]
+        x = torch.cat([x, self.mask_token.expand(B, N - n_vis, d)], dim=1)
+        x = torch.gather(x, 1, ids_restore.unsqueeze(-1).expand(-1, -1, d)) + self.decoder_pos_embed
+        for blk in self.decoder_blocks:
+            x = blk(x)
+        return self.decoder_pred(self.decoder_norm(x))
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, norm_pix: bool = True) -> torch.Tensor:
+    """Mean over hidden tokens of the per-token MSE; targets standardised per token if ``norm_pix``."""
+    if norm_pix:
+        mean = target.mean(dim=-1, keepdim=True)
+        var = target.var(dim=-1, keepdim=True)
+        target = (target - mean) / (var + 1e-6).sqrt()
+    per_token = (pred - target).pow(2).mean(dim=-1)
+    return (per_token * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class MaskedAutoencoder(nn.Module):
+    """Both MAEs around one :class:`MifomoHyperSIGMA` (its ``model.*`` names are the shipped ones).
+
+    ``forward(x)`` returns ``{"loss", "spatial", "spectral"}`` for a batch of PCA windows
+    ``(B, C, w, w)``. Only the encoders (and their final ``norm``) learn; the MIFOMO fusion layers on
+    top are untouched by pretraining.
+    """
+
+    def __init__(self, model: MifomoHyperSIGMA, cfg: PretrainConfig):
+        super().__init__()
+        mcfg = model.cfg
+        if mcfg.attention != "mhsa":
+            raise ConfigError("MAE pretraining needs attention='mhsa': sparse sampling attention needs the full "
+                              "token grid, and HyperSIGMA itself pretrained without SSA (its offsets are never "
+                              "pretrained). Pretrain with 'mhsa'; the qkv/proj weights transfer to an SSA model.")
+        if mcfg.spatial_tokenizer != "pixel":
+            raise ConfigError("this MAE pretrains MIFOMO's pixel tokenisation (spatial_tokenizer='pixel')")
+        self.model = model
+        self.cfg = cfg
+        w2 = mcfg.patch_size ** 2
+        self.spat_decoder = MAEDecoder(mcfg.embed_dim, w2, mcfg.in_chans, cfg.decoder_dim, cfg.decoder_depth,
+                                       cfg.decoder_heads, grid=(mcfg.patch_size, mcfg.patch_size))
+        self.spec_decoder = MAEDecoder(mcfg.embed_dim, mcfg.spectral_tokens, w2, cfg.decoder_dim,
+                                       cfg.decoder_depth, cfg.decoder_heads)
+
+    def spatial_loss(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        enc = self.model.spat_encoder
+        visible, mask, ids_restore = random_masking(enc.embed(x), self.cfg.spatial_mask_ratio, generator)
+        h = run_blocks(enc.blocks, visible, [len(enc.blocks) - 1], None, None, enc.use_checkpoint)[0]
+        pred = self.spat_decoder(enc.norm(h), ids_restore)
+        return masked_mse(pred, x.flatten(2).transpose(1, 2), mask, self.cfg.norm_pix_loss)
+
+    def spectral_loss(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        enc = self.model.spec_encoder
+        target = enc.tokenize(x)  # (B, T, w²)
+        tokens = enc.spat_map(target) + enc.pos_embed
+        visible, mask, ids_restore = random_masking(tokens, self.cfg.spectral_mask_ratio, generator)
+        last = len(enc.blocks) - 1 if self.cfg.spectral_blocks == "all" else enc.tap
+        h = run_blocks(enc.blocks, visible, [last], None, None, enc.use_checkpoint)[0]
+        pred = self.spec_decoder(enc.norm(h), ids_restore)
+        return masked_mse(pred, target, mask, self.cfg.norm_pix_loss)
+
+    def forward(self, x: torch.Tensor, generator: Optional[torch.Generator] = None) -> dict:
+        ls, lc = self.spatial_loss(x, generator), self.spectral_loss(x, generator)
+        return {"loss": ls + lc, "spatial": ls, "spectral": lc}
+
+
+# --------------------------------------------------------------------------- data
+class PatchPool:
+    """Random w×w windows from several preprocessed scenes — every pixel, labelled or not.
+
+    ``scenes`` are :class:`mifomo_lite.data.PreparedScene` objects (anything with ``height``,
+    ``width``, ``name`` and ``patches(rows, cols)``). Each batch draws its samples from the scenes
+    with equal probability per scene (so a small real scene is not drowned by large synthetic
+    ones), then optionally applies one of the 8 flips/rotations of the square to each window.
+    """
+
+    def __init__(self, scenes: Sequence, augment: bool = True):
+        if not scenes:
+            raise DataError("the pretraining pool is empty: give at least one scene")
+        for s in scenes:
+            if any(f in str(getattr(s, "name", "")).lower().replace("-", "_") for f in FORBIDDEN_SCENES):
+                raise DataError(f"refusing to pretrain on {s.name!r}: Indian Pines is the kit's offline evaluation "
+                                "target and must stay unseen by the foundation model")
+        chans = {int(s.n_channels) for s in scenes}
+        if len(chans) != 1:
+            raise DataError(f"pretraining scenes differ in channel count {sorted(chans)}: preprocess all of them "
+                            "to the same number of PCA components (a scene with fewer bands keeps its band count)")
+        self.scenes = list(scenes)
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return sum(s.height * s.width for s in self.scenes)
+
+    def describe(self) -> list[dict]:
+        return [{"name": s.name, "height": int(s.height), "width": int(s.width), "channels": int(s.n_channels)}
+                for s in self.scenes]
+
+    def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor:
+        which = rng.integers(0, len(self.scenes), size=n)
+        out = []
+        for k in np.unique(which):
+            s, m = self.scenes[k], int((which == k).sum())
+            out.append(s.patches(rng.integers(0, s.height, size=m), rng.integers(0, s.width, size=m)))
+        x = torch.cat(out)[torch.from_numpy(rng.permutation(n))]
+        if self.augment:
+            t = rng.integers(0, 8, size=n)
+            for code in range(1, 8):
+                idx = torch.from_numpy(np.flatnonzero(t == code))
+                if idx.numel():
+                    y = x[idx]
+                    if code & 4:
+                        y = y.flip(-1)
+                    x[idx] = torch.rot90(y, k=code & 3, dims=(-2, -1))
+        return x
+
+
+# Simulated sensors for the synthetic part of the pool: band count and wavelength range roughly
+# like the instruments behind the benchmark scenes (and HyperSIGMA's pretraining data).
+SYNTHETIC_SENSORS = (
+    {"sensor": "AVIRIS-like", "n_bands": 200, "wavelength_range": (400.0, 2500.0)},
+    {"sensor": "ROSIS-like", "n_bands": 103, "wavelength_range": (430.0, 860.0)},
+    {"sensor": "HySpex-like", "n_bands": 128, "wavelength_range": (363.0, 1018.0)},
+    {"sensor": "CASI-like", "n_bands": 144, "wavelength_range": (380.0, 1050.0)},
+    {"sensor": "Hyperion-like", "n_bands": 175, "wavelength_range": (400.0, 2400.0)},
+    {"sensor": "GF-5-like", "n_bands": 150, "wavelength_range": (400.0, 1000.0)},
+)
+
+
+def synthetic_pretraining_scene(i: int, size: int = 96, seed: int = 0):
+    """The i-th synthetic scene of the pretraining pool: sensor ``SYNTHETIC_SENSORS[i % 6]``, 8–16
+    materials drawn from a 200-material library, random calibration shift, gain, shading, noise,
+    region count and mixing — every knob from a seeded generator, so the pool is reproducible."""
+    from ..data import synthetic_scene
+
+    rng = np.random.default_rng([int(seed), 31337, int(i)])
+    sensor = SYNTHETIC_SENSORS[i % len(SYNTHETIC_SENSORS)]
+    n_cls = int(rng.integers(8, 17))
+    return synthetic_scene(
+        size, size, sensor["n_bands"], class_ids=sorted(rng.choice(np.arange(1, 201), n_cls, replace=False).tolist()),
+        wavelength_range=sensor["wavelength_range"], spectral_shift_nm=float(rng.uniform(-5, 5)),
+        gain=float(rng.uniform(0.8, 1.2)), offset=float(rng.uniform(-0.02, 0.02)),
+        illumination=float(rng.uniform(0.0, 0.4)), noise_std=float(rng.uniform(0.003, 0.02)),
+        n_regions=int(rng.integers(3 * n_cls, 6 * n_cls)), mixing_sigma=float(rng.uniform(0.5, 2.0)),
+        variability=float(rng.uniform(0.02, 0.06)), background_fraction=0.0, seed=int(seed) * 1000 + i,
+        library_seed=int(seed), name=f"synthetic-{i}-{sensor['sensor']}", sensor=sensor["sensor"])
+
+
+def load_unlabelled_cube(path_or_name: str, n_components: int = 50, patch_size: int = 9, seed: int = 0):
+    """A real cube for pretraining — labels are not needed. ``path_or_name`` is a file (``.mat``,
+    ``.npy``/``.npz``, ENVI; the 3-D variable is found automatically) or a registry scene name.
+    Returns a :class:`~mifomo_lite.data.PreparedScene` (PCA, whitening, z-score as the pipeline)."""
+    from ..data import PreparedScene, load_scene, preprocess_cube, read_array
+    from ..data.scene import check_cube
+
+    text = str(path_or_name)
+    key = Path(text).stem.lower().replace("-", "_").replace(" ", "_")
+    if any(f.replace(" ", "_") in key for f in FORBIDDEN_SCENES) or key in ("ip", "indian"):
+        raise DataError(f"refusing to pretrain on {text}: Indian Pines is the kit's offline evaluation target")
+    p = Path(text).expanduser()
+    if p.exists():
+        cube = check_cube(read_array(p, ndim=3, what="image cube", as_float32=True).array, what=str(p))
+        name = p.stem
+    else:
+        scene = load_scene(text)
+        if any(f in scene.name.lower().replace(" ", "_") for f in FORBIDDEN_SCENES):
+            raise DataError(f"refusing to pretrain on {scene.name}: Indian Pines is the offline evaluation target")
+        cube, name = scene.cube, scene.name
+    image, info = preprocess_cube(cube, n_components, seed=seed)
+    return PreparedScene(image, patch_size=patch_size, name=name, meta={"preprocessing": info, "source": text})
+
+
+def build_pretraining_pool(cfg: PretrainConfig, log: Callable[[str], None] = print) -> PatchPool:
+    """Synthetic scenes from varied simulated sensors plus ``cfg.extra`` real cubes (e.g. Salinas-A),
+    each preprocessed exactly as the few-shot pipeline does (PCA-``n_components``, whitened,
+    z-scored, reflect-padded windows). Indian Pines is refused."""
+    from ..data import prepare_scene
+
+    scenes = []
+    for i in range(cfg.synthetic_scenes):
+        scene = synthetic_pretraining_scene(i, cfg.synthetic_size, cfg.seed)
+        scenes.append(prepare_scene(scene, n_components=cfg.n_components, patch_size=cfg.patch_size, seed=cfg.seed))
+    for path in cfg.extra:
+        scenes.append(load_unlabelled_cube(path, cfg.n_components, cfg.patch_size, cfg.seed))
+    for s in scenes:
+        log(f"  pool: {s.name} {s.height}×{s.width}, {s.n_channels} channels")
+    return PatchPool(scenes, augment=cfg.augment)
+
+
+# --------------------------------------------------------------------------- optimisation
+def lr_at(step: int, cfg: PretrainConfig) -> float:
+    """Linear warm-up to ``lr`` over ``warmup_steps``, then cosine decay to ``min_lr`` at ``steps``."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on matrices only — not on biases, norms, position embeddings or mask tokens."""
+    decay, no_decay = [], []
+    for name, p in module.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or name.endswith(("pos_embed", "mask_token")):
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _fused_kw() -> dict:
+    """``fused=True`` (one kernel for all AdamW updates) where this torch supports it on CPU."""
+    import inspect
+
+    return {"fused": True} if "fused" in inspect.signature(torch.optim.AdamW).parameters and \
+        tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 4) else {}
+
+
+def _save_state(out: Path, mae: MaskedAutoencoder, opt: torch.optim.Optimizer, meta: dict,
+                gen: Optional[torch.Generator] = None) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {f"mae.{k}": v.detach().contiguous() for k, v in mae.state_dict().items()}
+    osd = opt.state_dict()
+    for idx, st in osd["state"].items():
+        for k, v in st.items():
+            tensors[f"optim.{idx}.{k}"] = torch.as_tensor(v).detach().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if gen is not None:
+        tensors["rng.mask"] = gen.get_state()
+    meta = dict(meta, param_groups=[{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
+                                    for g in osd["param_groups"]])
+    with atomic_path(out / STATE_TENSORS) as tmp:
+        save_file(tensors, str(tmp))
+    with atomic_path(out / STATE_JSON) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1))
+
+
+def _load_state(out: Path, mae: MaskedAutoencoder, opt: torch.optim.Optimizer,
+                gen: Optional[torch.Generator] = None) -> dict:
+    from safetensors.torch import load_file
+
+    meta = json.loads((out / STATE_JSON).read_text())
+    tensors = load_file(str(out / STATE_TENSORS))
+    mae.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("mae.")}, strict=True)
+    state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, idx, name = k.split(".", 2)
+            state.setdefault(int(idx), {})[name] = v
+    groups = [dict(g, betas=tuple(g["betas"])) if "betas" in g else g for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    torch.set_rng_state(tensors["rng.torch"])
+    if gen is not None and "rng.mask" in tensors:
+        gen.set_state(tensors["rng.mask"])
+    return meta
+
+
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns."""
+
+    model: MifomoHyperSIGMA
+    step: int
+    wall_time_s: float
+    history: list = field(default_factory=list)
+    pool: list = field(default_factory=list)
+    out_dir: Optional[Path] = None
+    cpu_time_s: float = 0.0  # process CPU time (all threads) spent in training steps
+
+    @property
+    def final_loss(self) -> Optional[float]:
+        """Mean total loss over the last 10 % of logged steps (at least the last one)."""
+        if not self.history:
+            return None
+        tail = self.history[-max(1, len(self.history) // 10):]
+        return float(np.mean([h["loss"] for h in tail]))
+
+
+def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool = True,
+             time_budget_s: Optional[float] = None, pool: Optional[PatchPool] = None,
+             log: Callable[[str], None] = print) -> PretrainResult:
+    """Run (or resume) MAE pretraining; returns the trained :class:`MifomoHyperSIGMA` and its history.
+
+    ``out_dir`` receives the resumable state every ``cfg.checkpoint_every`` steps and at the end.
+    ``time_budget_s`` stops early (after saving) once that much wall time has been spent in this
+    call. ``pool`` replaces the default data (:func:`build_pretraining_pool`).
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    seed_everything(cfg.seed)
+    model = create_model(cfg.size, drop_path_rate=0.0, in_chans=cfg.n_components, patch_size=cfg.patch_size)
+    mae = MaskedAutoencoder(model, cfg)
+    opt = torch.optim.AdamW(param_groups(mae, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **_fused_kw())
+    rng = np.random.default_rng(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)  # masking noise
+    step, wall, cpu, history = 0, 0.0, 0.0, []
+    if resume and (out / STATE_JSON).exists() and (out / STATE_TENSORS).exists():
+        meta = _load_state(out, mae, opt, gen)
+        saved = PretrainConfig.from_dict(meta["config"])
+        if (saved.size, saved.n_components, saved.patch_size) != (cfg.size, cfg.n_components, cfg.patch_size):
+            raise ConfigError(f"{out}: the saved run used size={saved.size}, n_components={saved.n_components}, "
+                              f"patch_size={saved.patch_size}; use another --out folder or the same settings")
+        step, wall, history = int(meta["step"]), float(meta["wall_time_s"]), list(meta["history"])
+        cpu = float(meta.get("cpu_time_s", 0.0))
+        rng.bit_generator.state = meta["numpy_rng"]
+        log(f"resuming from step {step} ({wall:.0f} s so far)")
+    if pool is None:
+        pool = build_pretraining_pool(cfg, log=log)
+
+    def save() -> None:
+        _save_state(out, mae, opt, {"step": step, "wall_time_s": wall, "history": history,
+                                    "config": cfg.to_dict(), "model_config": model.cfg.to_dict(),
+                                    "numpy_rng": rng.bit_generator.state, "pool": pool.describe(),
+                                    "cpu_time_s": cpu}, gen)
+
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc=f"MAE pretraining ({cfg.size})", unit="step")
+    started = time.perf_counter()
+    mae.train()
+    try:
+        while step < cfg.steps:
+            t0, c0 = time.perf_counter(), time.process_time()
+            x = pool.sample(cfg.batch_size, rng)
+            lr = lr_at(step, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            losses = mae(x, gen)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(mae.parameters(), cfg.grad_clip)
+            opt.step()
+            step += 1
+            wall += time.perf_counter() - t0
+            cpu += time.process_time() - c0
+            history.append({"step": step, "loss": losses["loss"].item(), "spatial": losses["spatial"].item(),
+                            "spectral": losses["spectral"].item(), "lr": lr})
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", lr=f"{lr:.2e}")
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+                save()
+            if time_budget_s is not None and time.perf_counter() - started > time_budget_s:
+                log(f"time budget of {time_budget_s:.0f} s reached at step {step}; state saved, run again to resume")
+                save()
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    model.eval()
+    return PretrainResult(model=model, step=step, wall_time_s=wall, history=history, pool=pool.describe(),
+                          out_dir=out, cpu_time_s=cpu)
