@@ -1,0 +1,238 @@
+"""The machinery behind auto-checked notebook exercises.
+
+An :class:`Exercise` pairs a question with a *checker*: a function that receives the student's
+answer (a value or a function) and raises :class:`Fail` with a hint when the answer is wrong. The
+checker compares against a private reference computed on the fly (often on fresh random inputs),
+so the expected answer is never stored as text in a notebook and never printed: feedback says
+*what* is wrong (shape, range, order, "too high") and how to think about it, never the solution.
+
+Each exercise also carries ``reference`` (a correct answer) and ``wrong_answers`` (typical
+mistakes). They exist for the test suite, which proves that every checker accepts the reference
+and rejects the mistakes; :func:`check` never shows them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import MifomoError
+
+__all__ = [
+    "Exercise", "Fail", "UnknownExercise", "register", "check", "get", "list_exercises",
+    "results", "reset_results", "score", "call", "expect_close", "expect_equal", "expect_shape",
+    "as_array",
+]
+
+
+class Fail(Exception):
+    """Raised by a checker: the answer is wrong; the message is the feedback shown to the student."""
+
+
+class UnknownExercise(MifomoError, KeyError):
+    """``check`` was called with an exercise id that no notebook registers."""
+
+    def __str__(self) -> str:  # KeyError would add quotes around the message
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """One auto-checked exercise.
+
+    ``id`` is ``"NN.k"`` (notebook number, exercise number); ``checker(answer)`` raises
+    :class:`Fail` when the answer is wrong; ``hint`` is shown with every wrong answer;
+    ``reference`` / ``wrong_answers`` build answers for the tests (never shown)."""
+
+    id: str
+    notebook: str
+    title: str
+    checker: Callable[[Any], None]
+    hint: str
+    reference: Callable[[], Any] = field(repr=False)
+    wrong_answers: Callable[[], Sequence[Any]] = field(repr=False, default=lambda: [])
+    expects: str = "value"  # "value" or "function": what the student passes to check()
+
+    def __repr__(self) -> str:  # no reference in reprs, so printing the registry reveals nothing
+        return f"Exercise({self.id!r}, {self.title!r}, expects={self.expects!r})"
+
+
+_REGISTRY: Dict[str, Exercise] = {}
+_RESULTS: Dict[str, bool] = {}
+_LOADED = False
+
+
+def register(id: str, notebook: str, title: str, hint: str, *, reference: Callable[[], Any],
+             wrong_answers: Callable[[], Sequence[Any]] = lambda: [], expects: str = "value"):
+    """Decorator registering ``checker`` as exercise ``id``."""
+
+    def deco(checker: Callable[[Any], None]) -> Callable[[Any], None]:
+        if id in _REGISTRY and _REGISTRY[id].checker.__qualname__ != checker.__qualname__:
+            raise ValueError(f"exercise id {id!r} registered twice")
+        _REGISTRY[id] = Exercise(id=id, notebook=notebook, title=title, checker=checker, hint=hint,
+                                 reference=reference, wrong_answers=wrong_answers, expects=expects)
+        return checker
+
+    return deco
+
+
+def _load_all() -> None:
+    """Import every ``nbNN_*`` module of this package (each registers its notebook's exercises)."""
+    global _LOADED
+    if _LOADED:
+        return
+    from . import __path__ as pkg_path  # type: ignore[attr-defined]
+
+    for info in sorted(pkgutil.iter_modules(pkg_path), key=lambda m: m.name):
+        if info.name.startswith("nb"):
+            importlib.import_module(f"{__package__}.{info.name}")
+    _LOADED = True
+
+
+def get(exercise_id: str) -> Exercise:
+    _load_all()
+    key = str(exercise_id).strip()
+    if key not in _REGISTRY:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownExercise(f"no exercise {exercise_id!r}; known exercises: {known}")
+    return _REGISTRY[key]
+
+
+def list_exercises(notebook: Optional[str] = None) -> List[Exercise]:
+    """All exercises (of one notebook: ``"00"`` or ``"00_data_tour"``), in id order."""
+    _load_all()
+    out = sorted(_REGISTRY.values(), key=lambda e: [int(p) for p in e.id.split(".")])
+    if notebook is not None:
+        nb = str(notebook)
+        out = [e for e in out if e.notebook == nb or e.notebook.split("_")[0] == nb]
+    return out
+
+
+def check(exercise_id: str, answer: Any, *, quiet: bool = False) -> bool:
+    """Check ``answer`` for exercise ``exercise_id``; print ✓ or ✗ with a hint; return the verdict.
+
+    Never raises because of the answer (a student function that crashes is a wrong answer with a
+    readable message); an unknown id raises :class:`UnknownExercise`."""
+    ex = get(exercise_id)
+    ok, message = _verdict(ex, answer)
+    _RESULTS[ex.id] = ok
+    if not quiet:
+        if ok:
+            print(f"✓ Exercise {ex.id} ({ex.title}): correct. {message}".rstrip())
+        else:
+            print(f"✗ Exercise {ex.id} ({ex.title}): {message}\n  Hint: {ex.hint}")
+    return ok
+
+
+def _verdict(ex: Exercise, answer: Any) -> "tuple[bool, str]":
+    if answer is None or answer is Ellipsis:
+        return False, "no answer yet — replace the placeholder with your answer."
+    if ex.expects == "function" and not callable(answer):
+        return False, f"pass your *function* itself (e.g. check({ex.id!r}, my_function)), not {type(answer).__name__}."
+    try:
+        ex.checker(answer)
+    except Fail as exc:
+        return False, str(exc)
+    except NotImplementedError:
+        return False, "not implemented yet — replace `raise NotImplementedError` with your code."
+    except Exception as exc:  # the student's code (or an unusable answer) crashed inside the checker
+        return False, f"checking your answer raised {type(exc).__name__}: {exc}"
+    return True, ""
+
+
+def results(notebook: Optional[str] = None) -> Dict[str, bool]:
+    """Verdicts of the latest :func:`check` per exercise in this session."""
+    ids = {e.id for e in list_exercises(notebook)}
+    return {k: v for k, v in sorted(_RESULTS.items()) if k in ids}
+
+
+def score(notebook: Optional[str] = None) -> "tuple[int, int]":
+    """``(passed, total)`` for a notebook's exercises in this session."""
+    res = results(notebook)
+    return sum(res.values()), len(list_exercises(notebook))
+
+
+def reset_results() -> None:
+    _RESULTS.clear()
+
+
+# --- helpers for checkers ---------------------------------------------------------------------
+
+def call(fn: Callable, *args: Any, what: str = "your function", **kwargs: Any) -> Any:
+    """Call a student's function; a crash becomes a :class:`Fail` that names the inputs' shapes."""
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError:
+        raise
+    except Fail:
+        raise
+    except Exception as exc:
+        shapes = ", ".join(_describe(a) for a in args)
+        raise Fail(f"{what} raised {type(exc).__name__}: {exc} (called with {shapes})") from None
+
+
+def _describe(a: Any) -> str:
+    shape = getattr(a, "shape", None)
+    if shape is not None:
+        return f"{type(a).__name__} of shape {tuple(shape)}"
+    if isinstance(a, (int, float, str, bool)):
+        return repr(a)
+    return type(a).__name__
+
+
+def as_array(x: Any, name: str = "your answer") -> np.ndarray:
+    """Turn a NumPy array / torch tensor / nested list into a float64 NumPy array."""
+    try:
+        import torch
+
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Fail(f"{name} should be an array of numbers, got {type(x).__name__}") from None
+    return arr
+
+
+def expect_shape(arr: np.ndarray, shape: Sequence[int], name: str = "your answer", why: str = "") -> None:
+    if tuple(arr.shape) != tuple(shape):
+        raise Fail(f"{name} has shape {tuple(arr.shape)}, expected {tuple(shape)}{(' ' + why) if why else ''}.")
+
+
+def expect_close(got: Any, want: Any, name: str = "your answer", rtol: float = 1e-5,
+                 atol: float = 1e-6, mismatch: str = "") -> None:
+    """Values must match the private reference; the message never prints the reference."""
+    g = as_array(got, name)
+    w = np.asarray(want, dtype=np.float64)
+    expect_shape(g, w.shape, name)
+    if not np.all(np.isfinite(g)):
+        raise Fail(f"{name} contains NaN or infinite values.")
+    if not np.allclose(g, w, rtol=rtol, atol=atol):
+        frac = float(np.mean(~np.isclose(g, w, rtol=rtol, atol=atol)))
+        extra = f" {mismatch}" if mismatch else ""
+        raise Fail(f"{name} has the right shape but {frac:.0%} of its values are wrong.{extra}")
+
+
+def expect_equal(got: Any, want: Any, name: str = "your answer", direction: bool = True) -> None:
+    """Exact comparison of scalars; says "too high/too low" for numbers, never the value."""
+    if isinstance(want, (int, np.integer)) and not isinstance(want, bool):
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer, float, np.floating)):
+            raise Fail(f"{name} should be a whole number, got {type(got).__name__}.")
+        if isinstance(got, (float, np.floating)) and not float(got).is_integer():
+            raise Fail(f"{name} should be a whole number, got {got!r}.")
+    if isinstance(want, (int, float, np.integer, np.floating)) and not isinstance(want, bool):
+        if isinstance(got, bool) or not isinstance(got, (int, float, np.integer, np.floating)):
+            raise Fail(f"{name} should be a number, got {type(got).__name__}.")
+        if math.isclose(float(got), float(want), rel_tol=1e-9, abs_tol=1e-12):
+            return
+        side = ("too high" if float(got) > float(want) else "too low") if direction else "not right"
+        raise Fail(f"{name} ({got!r}) is {side}.")
+    if got != want:
+        raise Fail(f"{name} ({got!r}) is not right.")

@@ -1,0 +1,24 @@
+"""Machinery around the notebooks: discovery and twin reading, papermill regression runs with
+baselines, the student edition, and the Jupyter Book build.
+
+Notebook-side helpers (``record_metrics``, ``setup``) live in :mod:`mifomo_lite.notebooks`; the
+command line is ``mifomo-lite notebooks ...`` (:mod:`mifomo_lite.notebooks_cli`).
+"""
+
+from .structure import (
+    COLAB_BASE,
+    NOTEBOOK_RE,
+    colab_url,
+    default_notebooks_dir,
+    discover,
+    read_py,
+    read_ipynb,
+    select,
+    structure_problems,
+    twin_problems,
+)
+
+__all__ = [
+    "COLAB_BASE", "NOTEBOOK_RE", "colab_url", "default_notebooks_dir", "discover", "read_py",
+    "read_ipynb", "select", "structure_problems", "twin_problems",
+]

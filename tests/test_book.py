@@ -1,0 +1,93 @@
+"""The Jupyter Book: its TOC lists every notebook, it builds offline from the notebooks executed
+by papermill (smoke profile), and it works in a real headless browser (Debian's chromium): pages
+render, figures load, next/previous navigation follows the TOC."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+from mifomo_lite.nbrun import discover
+from mifomo_lite.nbrun.book import EXECUTED_SUBDIR, build_book, stage_book, toc_files, toc_notebooks
+from mifomo_lite.nbrun.browser import blank_fraction, check_book, find_chromium
+from mifomo_lite.nbrun.runner import execute_one
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NB_DIR = ROOT / "notebooks"
+NAMES = [p.stem for p in discover(NB_DIR)]
+
+
+def test_toc_lists_every_notebook_once_and_nothing_else():
+    listed = toc_notebooks(BOOK)
+    assert sorted(listed) == sorted(NAMES), (
+        f"book/_toc.yml must list exactly the notebooks in notebooks/: missing "
+        f"{sorted(set(NAMES) - set(listed))}, extra {sorted(set(listed) - set(NAMES))}")
+    assert listed == sorted(listed), "notebooks appear in the TOC in number order"
+    assert len(listed) == len(set(listed))
+
+
+def test_book_pages_exist():
+    files = toc_files(BOOK)
+    assert files[0] == "intro"
+    for page in ("intro", "glossary", "paper_vs_code"):
+        assert page in files and (BOOK / f"{page}.md").exists()
+    cfg = (BOOK / "_config.yml").read_text()
+    assert re.search(r'execute_notebooks:\s*"?off"?', cfg), "the book must not execute notebooks itself"
+
+
+def test_intro_links_every_notebook():
+    intro = (BOOK / "intro.md").read_text()
+    for name in NAMES:
+        assert f"({EXECUTED_SUBDIR}/{name}.ipynb)" in intro, f"intro.md has no link to {name}"
+
+
+def test_paper_vs_code_covers_the_switches():
+    text = (BOOK / "paper_vs_code.md").read_text()
+    for key in ("pseudo_label_refiner", "pseudo_label_target", "trainable_set", "reset_phase1_trainables",
+                "recreate_optimizer_each_support_step", "support_split_fixed", "lgc_sigma", "lgc_batch_size",
+                "attention", "mixup_temperature_form", "intermediate_fsl_term", "report_with_lgc",
+                "drop_path_rate"):
+        assert f"`{key}`" in text, f"paper_vs_code.md does not discuss {key}"
+
+
+@pytest.fixture(scope="module")
+def built_book(tmp_path_factory):
+    if importlib.util.find_spec("jupyter_book") is None:
+        pytest.skip("jupyter-book is not installed (pip install 'jupyter-book==1.0.4.post1', extra 'book')")
+    executed = tmp_path_factory.getbasetemp() / "notebooks-smoke"  # shared with test_notebooks.py
+    for name in NAMES:
+        res = execute_one(NB_DIR / f"{name}.py", executed, profile="smoke", device="cpu", seed=0, reuse=True)
+        assert res.error is None, f"{name} failed under papermill: {res.error}"
+    staged = stage_book(BOOK, executed, tmp_path_factory.mktemp("book") / "book")
+    return build_book(staged, strict=True)
+
+
+@pytest.mark.slow
+def test_book_builds_offline(built_book):
+    html = built_book
+    assert (html / "index.html").exists()
+    for page in toc_files(BOOK):
+        assert (html / f"{page}.html").exists(), f"{page}.html was not built"
+    for name in NAMES:
+        text = (html / EXECUTED_SUBDIR / f"{name}.html").read_text(encoding="utf-8")
+        assert "_images/" in text, f"{name}: no figure in the built page"
+        assert "Traceback" not in text, f"{name}: an error traceback is shown in the book"
+
+
+@pytest.mark.slow
+def test_book_in_headless_chromium(built_book, tmp_path):
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium); CI installs it")
+    pages = toc_files(BOOK)
+    titles = {"intro": "mifomo_lite", "glossary": "Glossary", "paper_vs_code": "paper versus"}
+    for name in NAMES:
+        first = (NB_DIR / f"{name}.py").read_text().split("\n# # ", 1)[1].split("\n", 1)[0]
+        titles[f"{EXECUTED_SUBDIR}/{name}"] = first.split("·", 1)[-1].strip()
+    problems = check_book(built_book, pages, titles=titles,
+                          figure_pages=[f"{EXECUTED_SUBDIR}/{n}" for n in NAMES],
+                          screenshot_pages=["intro", f"{EXECUTED_SUBDIR}/{NAMES[0]}"], workdir=tmp_path)
+    assert not problems, "the book in chromium:\n  " + "\n  ".join(problems)
+    white, std = blank_fraction(tmp_path / "intro.png")
+    assert white < 0.995 and std > 0.01

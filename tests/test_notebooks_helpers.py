@@ -1,0 +1,59 @@
+"""Notebook-side helpers: setup, profile picks, the band explorer (interactive and batch), the
+labelled subset."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+
+from mifomo_lite import notebooks as nbh
+from mifomo_lite.data import synthetic_scene
+from mifomo_lite.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return synthetic_scene(height=16, width=18, n_bands=12, n_classes=4, seed=1)
+
+
+def test_setup_and_pick(capsys):
+    s = nbh.setup("smoke", "cpu", 3)
+    assert s.profile == "smoke" and s.seed == 3 and str(s.device) == "cpu"
+    assert s.config.preset == "smoke" and s.config.seed == 3
+    assert "profile=smoke" in capsys.readouterr().out
+    assert s.pick(smoke=1, lite=2) == 1
+    assert nbh.setup("paper", "cpu", quiet=True).pick(smoke=1, lite=2) == 2  # paper falls back to lite
+    with pytest.raises(ConfigError, match="no value given for profile 'smoke'"):
+        s.pick(lite=2)
+    with pytest.raises(ConfigError, match="profile 'fast' is not valid"):
+        nbh.setup("fast")
+
+
+def test_band_explorer_is_static_in_batch_mode(scene, monkeypatch, capsys):
+    monkeypatch.setenv(nbh.ENV_OUT, "/nonexistent")
+    assert nbh.batch_mode()
+    assert nbh.band_explorer(scene) is None
+    assert "static view" in capsys.readouterr().out
+
+
+def test_band_explorer_widget(scene, monkeypatch):
+    pytest.importorskip("ipywidgets")
+    monkeypatch.delenv(nbh.ENV_OUT, raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    box = nbh.band_explorer(scene, band=3, row=2, col=5)
+    sliders = box.children[0].children
+    assert [s.description for s in sliders] == ["band", "row", "column"]
+    assert (sliders[0].value, sliders[0].max) == (3, scene.n_bands - 1)
+    assert sliders[1].max == scene.height - 1 and sliders[2].max == scene.width - 1
+    sliders[0].value = 7  # redraws without error
+    sliders[1].value = scene.height - 1
+
+
+def test_labelled_subset(scene):
+    sub = nbh.labelled_subset(scene, per_class=5, seed=0)
+    assert sub.cube is scene.cube
+    assert np.all(sub.class_counts() == np.minimum(scene.class_counts(), 5))
+    assert np.all((sub.labels == 0) | (sub.labels == scene.labels))
+    assert nbh.labelled_subset(scene, None) is scene
