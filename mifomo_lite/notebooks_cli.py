@@ -112,7 +112,7 @@ def _student(args) -> int:
 
 
 def _book(args) -> int:
-    from .nbrun.book import EXECUTED_SUBDIR, build_book, default_book_dir, toc_files, toc_notebooks
+    from .nbrun.book import EXECUTED_SUBDIR, build_book, default_book_dir, figure_pages, toc_files, toc_notebooks
 
     book = args.book or default_book_dir()
     if args.run:
@@ -128,7 +128,7 @@ def _book(args) -> int:
         from .nbrun.browser import check_book
 
         pages = toc_files(book)
-        problems = check_book(html, pages, figure_pages=[p for p in pages if p.startswith(EXECUTED_SUBDIR)])
+        problems = check_book(html, pages, figure_pages=figure_pages(book))
         for p in problems:
             print(f"✗ {p}")
         if problems:

@@ -251,9 +251,9 @@ for form in ("active", "commented"):
     fig.axes[0].plot(range(n_steps), np.arange(n_steps) / n_steps, ":", color="grey", label="ramp t/N")
     fig.axes[0].legend(loc="upper left", fontsize=8)
     plt.show()
-q_active = float(np.median([r["q"] for r in trajs["active"]]))
-q_commented = float(np.median([r["q"] for r in trajs["commented"]]))
-print(f"median q: active {q_active:.2e}, commented {q_commented:.3f}; final λ: active "
+q_active_med = float(np.median([r["q"] for r in trajs["active"]]))
+q_commented_med = float(np.median([r["q"] for r in trajs["commented"]]))
+print(f"median q: active {q_active_med:.2e}, commented {q_commented_med:.3f}; final λ: active "
       f"{trajs['active'][-1]['lambda']:.3f}, commented {trajs['commented'][-1]['lambda']:.3f} "
       f"(ramp: {(n_steps - 1) / n_steps:.3f})")
 
@@ -308,7 +308,7 @@ record_metrics(
     w_tm_half_embedding=float(curves["embedding level"][len(lams) // 2, 1]),
     w_sm_half_input=float(curves["input level"][len(lams) // 2, 0]),
     w_tm_half_input=float(curves["input level"][len(lams) // 2, 1]),
-    clipped_fraction_lambda0=clipped_at_0, q_active_median=q_active, q_commented_median=q_commented,
+    clipped_fraction_lambda0=clipped_at_0, q_active_median=q_active_med, q_commented_median=q_commented_med,
     lambda_final_active=trajs["active"][-1]["lambda"], lambda_final_commented=trajs["commented"][-1]["lambda"],
     oa_with_bridge=with_b, oa_without_bridge=without_b,
     bridge_steps=len(traj), bridge_lambda_last=float(traj[-1]["lambda"]) if traj else 0.0,

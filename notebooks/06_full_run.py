@@ -142,6 +142,11 @@ display(Markdown(results_table(results_rows(summary))))
 print(verdict(summary))
 
 # %% [markdown]
+# Compare the two `final` rows: propagation is not automatically a gain. With the released code's
+# graph (`eval_propagation="official"`: batches of 80 queries, σ = 50 — the `smoke` and `paper`
+# presets) it can cost accuracy, as notebook 05 shows; the `lite` preset propagates over one k-NN
+# graph of the support and all queries (`"full_graph"`) instead.
+#
 # ## 3. Write the run folder
 #
 # `write_run_folder` writes `config.json`, `metrics.json` (config, seeds, versions, timings,

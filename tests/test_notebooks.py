@@ -78,7 +78,9 @@ def smoke_dir(tmp_path_factory):
 def test_executes_in_smoke_profile(name, smoke_dir):
     res = execute_one(NB_DIR / f"{name}.py", smoke_dir, profile="smoke", device="cpu", seed=0, reuse=True)
     assert res.error is None, f"{name} failed: {res.error} (executed copy: {res.executed})"
-    base = load_baselines(NB_DIR / "baselines" / "smoke.json")["notebooks"][name]
+    base = load_baselines(NB_DIR / "baselines" / "smoke.json")["notebooks"].get(name)
+    assert base is not None, (f"{name} has no entry in notebooks/baselines/smoke.json; add one with "
+                              f"mifomo-lite notebooks run --profile smoke --only {name[:2]} --out DIR --update-baselines")
     problems = compare_metrics(res.metrics, base)
     assert not problems, f"{name} drifted from notebooks/baselines/smoke.json:\n  " + "\n  ".join(problems)
     assert res.metrics["exercises_passed"] == res.metrics["exercises_total"]

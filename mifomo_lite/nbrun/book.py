@@ -52,6 +52,19 @@ def toc_notebooks(book_dir: Path) -> List[str]:
     return [f.split("/", 1)[1] for f in toc_files(book_dir) if f.startswith(EXECUTED_SUBDIR + "/")]
 
 
+def has_figures(executed_ipynb: Path) -> bool:
+    """Whether an executed notebook has at least one image output."""
+    nb = json.loads(Path(executed_ipynb).read_text(encoding="utf-8"))
+    return any("image/png" in o.get("data", {}) for c in nb.get("cells", []) for o in c.get("outputs", []))
+
+
+def figure_pages(book_dir: Path) -> List[str]:
+    """TOC pages of executed notebooks that have figures (their <img>s must load in the book)."""
+    ex = Path(book_dir) / EXECUTED_SUBDIR
+    return [f"{EXECUTED_SUBDIR}/{n}" for n in toc_notebooks(book_dir)
+            if (ex / f"{n}.ipynb").exists() and has_figures(ex / f"{n}.ipynb")]
+
+
 def tidy_executed(path: Path) -> None:
     """Hide papermill's injected-parameters cell in the book (its values are printed by setup)."""
     data = json.loads(path.read_text(encoding="utf-8"))

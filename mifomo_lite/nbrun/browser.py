@@ -72,8 +72,8 @@ class _Parser(HTMLParser):
         classes = (a.get("class") or "").split()
         if tag == "html" and a.get("data-img-probe"):
             self.dom.probe = json.loads(a["data-img-probe"])
-        if tag == "title":
-            self._title_buf = []
+        if tag == "title" and not self.dom.title and self._title_buf is None:
+            self._title_buf = []  # the document title only (SVG icons have <title>s too)
         elif tag == "h1":
             self._h1_buf = []
         elif tag == "img" and a.get("src"):
@@ -147,6 +147,13 @@ def blank_fraction(png: Path) -> Tuple[float, float]:
     return white, float(img.std())
 
 
+def _norm(text: str) -> str:
+    """Lower case with typographic quotes and dashes made plain (Sphinx "smartquotes" them)."""
+    for fancy, plain in (("’", "'"), ("‘", "'"), ("“", '"'), ("”", '"'), ("–", "-"), ("—", "-")):
+        text = text.replace(fancy, plain)
+    return " ".join(text.lower().split())
+
+
 def page_url(html_dir: Path, page: str) -> str:
     return (Path(html_dir) / f"{page}.html").resolve().as_uri()
 
@@ -179,7 +186,7 @@ def check_book(html_dir: Path, pages: Sequence[str], *, titles: Optional[Dict[st
         want = titles.get(page)
         if not dom.title:
             problems.append(f"{page}: the rendered DOM has no <title>")
-        if want and not any(want.lower() in t.lower() for t in [dom.title, *dom.h1]):
+        if want and not any(_norm(want) in _norm(t) for t in [dom.title, *dom.h1]):
             problems.append(f"{page}: neither <title> {dom.title!r} nor <h1> {dom.h1} contains {want!r}")
         if dom.text_len < 200:
             problems.append(f"{page}: the rendered page has almost no text ({dom.text_len} characters)")
