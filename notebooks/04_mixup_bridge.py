@@ -85,8 +85,8 @@ if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
 cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=1, source_episodes=2, source_n_way=5, source_n_query=5, source_mixups=10,
                support_steps=1, intermediate_steps=4, max_query_pixels=150),
-    lite=dict(n_test_episodes=2, source_episodes=15, source_n_way=8, support_steps=10,
-              intermediate_steps=20, max_query_pixels=1000),
+    lite=dict(n_test_episodes=3, source_episodes=20, source_n_way=8, support_steps=15,
+              intermediate_steps=30, max_query_pixels=1500),
     paper={}))
 print(f"model {cfg.model} ({cfg.weights} weights), PCA {cfg.pca_components}")
 

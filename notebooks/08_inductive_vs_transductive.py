@@ -81,8 +81,8 @@ if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
 cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=2, source_episodes=1, source_n_way=5, source_n_query=5, source_mixups=10,
                support_steps=1, intermediate_steps=2, max_query_pixels=100),
-    lite=dict(n_test_episodes=3, source_episodes=10, source_n_way=8, support_steps=8, intermediate_steps=10,
-              max_query_pixels=800),
+    lite=dict(n_test_episodes=5, source_episodes=15, source_n_way=8, support_steps=10, intermediate_steps=20,
+              max_query_pixels=1000),
     paper={}))
 print(f"model {cfg.model}, {cfg.n_test_episodes} test episodes (seeds {cfg.seed}…{cfg.seed + cfg.n_test_episodes - 1})")
 
