@@ -54,7 +54,13 @@ class MifomoHyperSIGMA(nn.Module):
     ``w_k = Sigmoid(mlp_spec{k}(s))`` of width D rescales the k-th map, ``F_k ← F_k ⊙ (1 + w_k)``,
     pairing mlp_spec1 with the *shallowest* tap. Each gated map is reduced per pixel by
     ``DR{k}`` = Linear(D→128, no bias), the four are concatenated (512) and ``merger`` =
-    Linear(512→D) mixes them per pixel. The embedding is the **centre pixel** of that map.
+    Linear(512→D) mixes them per pixel. The embedding is the **centre pixel** of that map
+    (``readout="center"``, MIFOMO's choice) or its **mean over the w×w window**
+    (``readout="mean"``, a kit switch: the tokens of a randomly initialised transformer, mean-pooled,
+    already separate Indian Pines classes far better than its centre token, because the window mean
+    averages out the per-pixel noise of neighbouring same-class pixels). Gates, DR and merger are
+    linear per pixel given the gates, so the window mean commutes with them and both readouts cost
+    the same.
 
     Top-level parameter names match the MIFOMO repository: ``spat_encoder.*``, ``spec_encoder.*``,
     ``mlp_spec{1..4}.{0,2}``, ``DR{1..4}``, ``merger``.
@@ -65,8 +71,11 @@ class MifomoHyperSIGMA(nn.Module):
     * :meth:`forward_features`: every intermediate, as a dict (see its docstring).
     """
 
-    def __init__(self, cfg: Optional[HyperSIGMAConfig] = None, init: bool = True):
+    READOUTS = ("center", "mean")
+
+    def __init__(self, cfg: Optional[HyperSIGMAConfig] = None, init: bool = True, readout: str = "center"):
         super().__init__()
+        self.readout = readout
         self.cfg = cfg = cfg if cfg is not None else get_config("base")
         D, Fd, T = cfg.embed_dim, cfg.fusion_dim, cfg.spectral_tokens
         self.spat_encoder = SpatialEncoder(cfg, init=init)
@@ -80,6 +89,22 @@ class MifomoHyperSIGMA(nn.Module):
         self.center = cfg.patch_size // 2
         if init:
             _init_linear(self.fusion_modules())
+
+    @property
+    def readout(self) -> str:
+        return self._readout
+
+    @readout.setter
+    def readout(self, value: str) -> None:
+        if value not in self.READOUTS:
+            raise ValueError(f"readout={value!r} is not valid; choose one of {', '.join(self.READOUTS)}")
+        self._readout = value
+
+    def _read(self, m: torch.Tensor) -> torch.Tensor:
+        """One tap map ``(B, D, w, w)`` → ``(B, D)`` at the readout: centre pixel or window mean."""
+        if self._readout == "mean":
+            return m.mean(dim=(2, 3))
+        return m[:, :, self.center, self.center]
 
     # ----------------------------------------------------------------- parts
     def fusion_modules(self) -> nn.ModuleList:
@@ -111,22 +136,24 @@ class MifomoHyperSIGMA(nn.Module):
         * ``"spectral_summary"``: ``(B, T)``, its mean over the last axis (the gates' input);
         * ``"gates"``: list of 4 ``(B, D)`` gate vectors ``w_k`` (each map is scaled by ``1 + w_k``);
         * ``"fused"``: ``(B, w, w, D)``, the merger output at every pixel;
-        * ``"embedding"``: ``(B, D)``, the centre pixel of ``"fused"`` (= :meth:`forward_embedding`).
+        * ``"embedding"``: ``(B, D)``, the centre pixel of ``"fused"`` (or its window mean with
+          ``readout="mean"``) (= :meth:`forward_embedding`).
         """
         maps = self.spat_encoder(x)
         spec = self.spec_encoder(x)
         gates = self.gates(spec)
         fused = self.fuse_pixels([m.permute(0, 2, 3, 1) for m in maps], gates)
         c = self.center
+        emb = fused.mean(dim=(1, 2)) if self._readout == "mean" else fused[:, c, c]
         return {"spatial": maps, "spectral": spec, "spectral_summary": spec.mean(-1), "gates": gates,
-                "fused": fused, "embedding": fused[:, c, c]}
+                "fused": fused, "embedding": emb}
 
     def forward_embedding(self, x: torch.Tensor) -> torch.Tensor:
-        """``(B, C, w, w)`` → ``(B, D)``: the fused feature of the centre pixel."""
+        """``(B, C, w, w)`` → ``(B, D)``: the fused feature at the readout (centre pixel or window
+        mean; see the class docstring)."""
         maps = self.spat_encoder(x)
         gates = self.gates(self.spec_encoder(x))
-        c = self.center
-        return self.fuse_pixels([m[:, :, c, c] for m in maps], gates)
+        return self.fuse_pixels([self._read(m) for m in maps], gates)
 
     forward = forward_embedding
 

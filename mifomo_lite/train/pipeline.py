@@ -24,6 +24,7 @@ Everything a student might want to inspect is returned in a :class:`RunResult`.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import time
@@ -46,7 +47,10 @@ from ..utils import environment_record, resolve_device, seed_everything
 from .config import RunConfig
 
 __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipeline",
-           "embed_pixels", "set_phase_trainables"]
+           "embed_pixels", "set_phase_trainables", "adaptation_options", "make_optimizer",
+           "train_source_phase", "adapt_on_support", "pseudo_label_pool", "support_pool",
+           "train_intermediate_domain", "evaluate_stage", "predict", "full_graph_scores",
+           "inference_dtype", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes"]
 
 
 def _progress(iterable, enabled: bool, **kw):
@@ -153,6 +157,7 @@ def build_model(cfg: RunConfig, device: torch.device) -> nn.Module:
             raise ConfigError("weights='official' needs official_spatial=PATH and official_spectral=PATH "
                               "(see `mifomo-lite model load-official --help`)")
         load_official_hypersigma(model, spatial=cfg.official_spatial, spectral=cfg.official_spectral)
+    model.readout = cfg.readout
     model.classifier = fsl.PrototypicalHead(init_scale=20.0)
     return model.to(device)
 
@@ -209,26 +214,54 @@ def trainable_state(model: nn.Module) -> dict:
 
 # -------------------------------------------------------------------------------- embedding
 def _autocast(device: torch.device, enabled: bool):
+    """Training/inference autocast: bf16 on CUDA when ``enabled`` (the ``amp`` switch)."""
     if device.type == "cuda" and enabled:
         return torch.autocast("cuda", dtype=torch.bfloat16)
-    import contextlib
-
     return contextlib.nullcontext()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True where oneDNN runs bf16 natively (AVX512-BF16 or AMX): there bf16 autocast speeds up
+    CPU inference; elsewhere it would be emulated and slower."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def inference_dtype(device: torch.device, cfg: RunConfig) -> torch.dtype:
+    """The autocast dtype of no-grad embedding (evaluation, pseudo-labels, scene map)."""
+    if device.type == "cuda":
+        return torch.bfloat16 if cfg.amp else torch.float32
+    if cfg.inference_precision == "bfloat16" or (cfg.inference_precision == "auto" and cpu_has_native_bf16()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def _inference_autocast(device: torch.device, dtype: Optional[torch.dtype]):
+    if dtype is None or dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=dtype)
 
 
 def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 256,
                  device: Optional[torch.device] = None, amp: bool = False,
-                 progress: bool = False, desc: str = "embedding") -> torch.Tensor:
+                 progress: bool = False, desc: str = "embedding",
+                 dtype: Optional[torch.dtype] = None) -> torch.Tensor:
     """Embeddings ``(N, D)`` of the patches centred on ``(rows, cols)``: eval mode, no autograd,
-    in batches (only one batch of patches exists at a time). Restores the train/eval mode."""
+    in batches (only one batch of patches exists at a time). Restores the train/eval mode.
+    ``dtype``: autocast dtype (e.g. ``torch.bfloat16``; see :func:`inference_dtype`); ``None``
+    keeps the old behaviour (bf16 on CUDA when ``amp``, else float32). Returns float32 on CPU."""
     device = device or next(model.parameters()).device
+    if dtype is None:
+        dtype = torch.bfloat16 if (device.type == "cuda" and amp) else torch.float32
     was_training = model.training
     model.eval()
     out = []
     n = len(rows)
     batches = prepared.iter_batches(rows, cols, batch_size, device=device)
     total = math.ceil(n / batch_size) if n else 0
-    with torch.inference_mode(), _autocast(device, amp):
+    with torch.inference_mode(), _inference_autocast(device, dtype):
         for _, x in _progress(batches, progress and total > 4, total=total, desc=desc, leave=False):
             out.append(model(x).float().cpu())
     model.train(was_training)
@@ -253,7 +286,8 @@ class EmbeddingCache:
             t0 = time.perf_counter()
             self.emb = embed_pixels(self.model, self.target.prepared, self.target.rows, self.target.cols,
                                     batch_size=self.cfg.eval_batch_size, device=self.device, amp=self.cfg.amp,
-                                    progress=self.cfg.progress, desc="embedding cache (frozen backbone)")
+                                    progress=self.cfg.progress, desc="embedding cache (frozen backbone)",
+                                    dtype=inference_dtype(self.device, self.cfg))
             self.seconds = time.perf_counter() - t0
         idx = torch.as_tensor([self.index[(int(r), int(c))] for r, c in zip(rows, cols)], dtype=torch.long)
         return self.emb[idx]
@@ -367,19 +401,28 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
 
 
 def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.Tensor,
-                      support_emb: torch.Tensor, cfg: RunConfig) -> dict:
+                      support_emb: torch.Tensor, cfg: RunConfig, scores: Optional[torch.Tensor] = None) -> dict:
     """Pseudo-labels for the query pixels (transductive): refine, then keep the top-k confident.
 
+    ``scores``: ready ``[n_query, C]`` refined scores to select from (e.g. deliberately corrupted
+    ones in an experiment); by default they come from the prototype head and ``cfg``'s refiner.
     Returns the target pool: pixel coordinates and soft label vectors over the kept classes
     (support pixels one-hot, pseudo-labelled pixels as chosen by ``pseudo_label_target``)."""
     C = split.n_classes
     ys = torch.as_tensor(split.support_labels)
-    protos = fsl.prototypes(support_emb, ys, C)
-    probs = model.classifier.probabilities(query_emb, protos).float()
-    scores = fsl.refine_pseudo_labels(
-        probs, method=cfg.pseudo_label_refiner, support_emb=support_emb, support_y_onehot=_onehot(ys, C),
-        query_emb=query_emb, epsilon=cfg.eps_smoothing, alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma,
-        batch_size=cfg.lgc_batch_size)
+    if scores is not None:
+        scores = torch.as_tensor(scores, dtype=torch.float32)
+        if scores.shape != (len(split.query_labels), C):
+            raise DataError(f"scores has shape {tuple(scores.shape)}; expected ({len(split.query_labels)}, {C}) "
+                            "= (query pixels, classes)")
+    elif cfg.pseudo_label_refiner == "lgc" and cfg.pseudo_label_propagation == "full_graph":
+        scores = full_graph_scores(support_emb, split.support_labels, query_emb, C)
+    else:
+        probs = _head_probabilities(model, query_emb, fsl.prototypes(support_emb, ys, C))
+        scores = fsl.refine_pseudo_labels(
+            probs, method=cfg.pseudo_label_refiner, support_emb=support_emb, support_y_onehot=_onehot(ys, C),
+            query_emb=query_emb, epsilon=cfg.eps_smoothing, alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma,
+            batch_size=cfg.lgc_batch_size)
     sel = fsl.select_confident_pseudo_labels(scores.float(), _onehot(ys, C), min_count=cfg.min_class_count,
                                              top_k=cfg.top_k_confident,
                                              pseudo_label_target=cfg.pseudo_label_target)
@@ -491,6 +534,14 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
     return list(sched.trajectory) if cfg.use_mixup else []
 
 
+def _head_probabilities(model: nn.Module, query_emb: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
+    """Prototype-head probabilities computed on the head's device (embeddings are kept on the
+    CPU between stages; the head's learnable scale lives with the model), returned on the CPU."""
+    dev = next(model.classifier.parameters()).device
+    with torch.no_grad():
+        return model.classifier.probabilities(query_emb.to(dev), protos.to(dev)).float().cpu()
+
+
 def _class_means(emb: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tensor:
     """Class means; classes with no member get a zero prototype (cosine logit 0)."""
     out = emb.new_zeros(n, emb.shape[1])
@@ -500,18 +551,26 @@ def _class_means(emb: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tenso
 
 
 # ------------------------------------------------------------------------------- evaluation
+def full_graph_scores(support_emb: torch.Tensor, support_y, query_emb: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """LGC over one k-NN graph of the support and *all* query embeddings (the transductive
+    baselines' propagation, :func:`mifomo_lite.fsl.propagation_baseline`): ``[n_query, C]`` scores,
+    row-normalised to sum to 1 (rows with no mass stay 0)."""
+    res = fsl.propagation_baseline(support_emb.float().numpy(), np.asarray(support_y), query_emb.float().numpy(),
+                                   n_classes=n_classes)
+    f = torch.as_tensor(np.clip(res.scores, 0.0, None), dtype=torch.float32)
+    return f / f.sum(1, keepdim=True).clamp_min(1e-12)
+
+
 def predict(model: nn.Module, support_emb: torch.Tensor, support_y: np.ndarray, query_emb: torch.Tensor,
             n_classes: int, cfg: RunConfig, propagate: bool) -> np.ndarray:
     """Query predictions from prototypes, optionally refined by label propagation."""
     ys = torch.as_tensor(support_y)
     protos = fsl.prototypes(support_emb, ys, n_classes)
-    with torch.no_grad():
-        probs = model.classifier.probabilities(query_emb, protos).float()
+    probs = _head_probabilities(model, query_emb, protos)
     if not propagate:
         return probs.argmax(1).numpy()
     if cfg.eval_propagation == "full_graph":
-        res = fsl.propagation_baseline(support_emb.numpy(), support_y, query_emb.numpy(), n_classes=n_classes)
-        return np.asarray(res.pred)
+        return full_graph_scores(support_emb, support_y, query_emb, n_classes).argmax(1).numpy()
     scores = fsl.label_propagation(support_emb, _onehot(ys, n_classes), query_emb, probs,
                                    alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma, batch_size=cfg.lgc_batch_size)
     return scores.argmax(1).numpy()
@@ -524,11 +583,12 @@ def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, prop
         s_emb = cache(split.support_rows, split.support_cols)
         q_emb = cache(split.query_rows, split.query_cols)
     else:
+        dtype = inference_dtype(device, cfg)
         s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
-                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp)
+                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp, dtype=dtype)
         q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
                              batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
-                             progress=cfg.progress, desc=progress_desc)
+                             progress=cfg.progress, desc=progress_desc, dtype=dtype)
     C = split.n_classes
     out = {"plain": fsl.classification_metrics(split.query_labels,
                                                predict(model, s_emb, split.support_labels, q_emb, C, cfg, False), C)}
@@ -571,13 +631,15 @@ class FeatureCache:
             torch.manual_seed(self.cfg.seed + 4242)
             self._rnd_model = create_model(self.cfg.model, in_chans=self.cfg.pca_components,
                                            patch_size=self.cfg.patch_size).to(self.device)
+            self._rnd_model.readout = self.cfg.readout  # the same readout as the kit's model: a fair control
             self._random = np.zeros((len(t.rows), self._rnd_model.embed_dim), dtype=np.float32)
             self._have = np.zeros(len(t.rows), dtype=bool)
         todo = np.unique(idx[~self._have[idx]])
         if todo.size:
             self._random[todo] = embed_pixels(self._rnd_model, t.prepared, t.rows[todo], t.cols[todo],
                                               batch_size=self.cfg.eval_batch_size, device=self.device,
-                                              progress=self.cfg.progress, desc="random encoder").numpy()
+                                              progress=self.cfg.progress, desc="random encoder",
+                                              dtype=inference_dtype(self.device, self.cfg)).numpy()
             self._have[todo] = True
         return self._random[idx]
 

@@ -93,8 +93,13 @@ def plot_tsne(embeddings: np.ndarray, labels: np.ndarray, class_names: Sequence[
     if len(idx) > max_points:
         idx = np.sort(rng.choice(idx, size=max_points, replace=False))
     perplexity = float(min(30, max(5, (len(idx) - 1) // 4)))
-    xy = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(
-        np.asarray(embeddings[idx], dtype=np.float64))
+    from threadpoolctl import threadpool_limits
+
+    # With torch's OpenMP runtime loaded in the same process, sklearn's t-SNE threads contend
+    # with it and run ~20× slower; one thread is fast for 2,000 points.
+    with threadpool_limits(limits=1):
+        xy = TSNE(n_components=2, init="pca", random_state=seed, perplexity=perplexity).fit_transform(
+            np.asarray(embeddings[idx], dtype=np.float64))
     cmap = class_colours(len(class_names))
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     for c in np.unique(labels[idx]):

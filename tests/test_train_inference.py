@@ -1,0 +1,125 @@
+"""Readout switch, CPU bf16 inference, full-graph pseudo-labels, given pseudo-label scores, the
+verdict's wording and ablate() on ready scenes."""
+
+import numpy as np
+import pytest
+import torch
+
+from mifomo_lite.data import few_shot_split, prepare_scene, synthetic_domain_pair
+from mifomo_lite.errors import ConfigError, DataError
+from mifomo_lite.models import create_model
+from mifomo_lite.train.config import preset
+from mifomo_lite.train.pipeline import (build_model, embed_pixels, full_graph_scores, inference_dtype,
+                                        prepare_domains, pseudo_label_pool)
+from mifomo_lite.train.runner import ablate, verdict
+
+SMALL = dict(model="micro", weights="random", progress=False, n_test_episodes=1, pca_components=8,
+             source_n_way=5, max_query_pixels=None)
+
+
+@pytest.fixture(scope="module")
+def domains():
+    return synthetic_domain_pair(seed=3, size=28, n_source_classes=8, n_target_classes=4)
+
+
+def test_mean_readout_is_the_window_mean_of_the_fused_map():
+    torch.manual_seed(0)
+    model = create_model("micro", in_chans=8, patch_size=9).eval()
+    x = torch.randn(3, 8, 9, 9)
+    with torch.no_grad():
+        feats = model.forward_features(x)
+        centre = model.forward_embedding(x)
+        model.readout = "mean"
+        mean = model.forward_embedding(x)
+        feats_mean = model.forward_features(x)
+    torch.testing.assert_close(centre, feats["fused"][:, 4, 4], rtol=1e-5, atol=1e-5)
+    # gates, DR and merger are linear per pixel: the window mean commutes with them
+    torch.testing.assert_close(mean, feats["fused"].mean(dim=(1, 2)), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(feats_mean["embedding"], mean, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(mean, centre)
+    with pytest.raises(ValueError, match="readout='corner' is not valid"):
+        model.readout = "corner"
+
+
+def test_build_model_applies_the_configured_readout():
+    cfg = preset("smoke", **SMALL, readout="mean")
+    assert build_model(cfg, torch.device("cpu")).readout == "mean"
+    assert build_model(cfg.replace(readout="center"), torch.device("cpu")).readout == "center"
+    with pytest.raises(ConfigError, match="readout='middle' is not valid"):
+        cfg.replace(readout="middle")
+
+
+def test_inference_precision_switch_and_bf16_accuracy(domains):
+    cpu = torch.device("cpu")
+    cfg = preset("smoke", **SMALL)
+    assert inference_dtype(cpu, cfg.replace(inference_precision="float32")) == torch.float32
+    assert inference_dtype(cpu, cfg.replace(inference_precision="bfloat16")) == torch.bfloat16
+    _, tgt = domains
+    prep = prepare_scene(tgt, n_components=8, patch_size=9)
+    rows, cols, _ = prep.labelled_pixels()
+    torch.manual_seed(0)
+    model = create_model("micro", in_chans=8, patch_size=9)
+    model.readout = "mean"
+    model.train()
+    fp32 = embed_pixels(model, prep, rows[:64], cols[:64], batch_size=32, dtype=torch.float32)
+    bf16 = embed_pixels(model, prep, rows[:64], cols[:64], batch_size=32, dtype=torch.bfloat16)
+    assert model.training, "embed_pixels must restore the train mode"
+    assert fp32.dtype == bf16.dtype == torch.float32 and fp32.shape == (64, model.embed_dim)
+    cos = torch.nn.functional.cosine_similarity(fp32, bf16)
+    assert cos.min() > 0.995, float(cos.min())
+
+
+def test_full_graph_scores_are_row_normalised_and_recover_separable_classes():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
+    y = np.repeat(np.arange(3), 40)
+    x = torch.as_tensor(centres[y] + rng.normal(size=(120, 2)), dtype=torch.float32)
+    support = np.concatenate([np.flatnonzero(y == c)[:2] for c in range(3)])
+    query = np.setdiff1d(np.arange(120), support)
+    scores = full_graph_scores(x[support], y[support], x[query], 3)
+    assert scores.shape == (len(query), 3)
+    torch.testing.assert_close(scores.sum(1), torch.ones(len(query)), rtol=1e-5, atol=1e-5)
+    assert (scores.argmax(1).numpy() == y[query]).mean() > 0.95
+
+
+def test_pseudo_label_pool_uses_given_scores_and_checks_their_shape(domains):
+    src, tgt = domains
+    cfg = preset("smoke", **SMALL, top_k_confident=3, min_class_count=1)
+    target, _ = prepare_domains(cfg, target_scene=tgt, source_scenes=[src])
+    split = few_shot_split(target.prepared, n_shot=5, seed=0)
+    model = build_model(cfg, torch.device("cpu"))
+    q_emb = torch.randn(split.n_query, model.embed_dim)
+    s_emb = torch.randn(len(split.support_labels), model.embed_dim)
+    # scores that name every query's true class: the kept pseudo-labels must all be right
+    truth = torch.nn.functional.one_hot(torch.as_tensor(split.query_labels), split.n_classes).float()
+    pool = pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=truth * 0.9 + 0.01)
+    assert pool["n_pseudo"] == 3 * split.n_classes
+    assert pool["pseudo_accuracy"] == 100.0
+    wrong = torch.roll(truth, 1, dims=1)
+    assert pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=wrong)["pseudo_accuracy"] == 0.0
+    with pytest.raises(DataError, match=r"scores has shape \(5, 2\)"):
+        pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=torch.zeros(5, 2))
+
+
+def _summary(kit_plain, kit_prop, base_mean, base_std):
+    pm = lambda m, s=0.5: {"OA": {"mean": m, "std": s}, "AA": {"mean": m, "std": s}, "kappa": {"mean": m, "std": s}}
+    return {"final/plain": pm(kit_plain), "final/propagated": pm(kit_prop),
+            "baseline/PCA 9×9 mean + propagation": pm(base_mean, base_std)}
+
+
+def test_verdict_measures_propagation_instead_of_assuming_it_helps():
+    text = verdict(_summary(70.0, 65.0, 60.0, 1.0))
+    assert "beats the strongest baseline" in text and "propagation cost 5.00 points" in text
+    text = verdict(_summary(50.0, 61.0, 60.5, 1.0))
+    assert "less than one standard deviation" in text and "propagation added 11.00 points" in text
+    assert "does NOT beat" in verdict(_summary(50.0, 55.0, 60.0, 1.0))
+
+
+def test_ablate_accepts_ready_scenes(domains, tmp_path):
+    src, tgt = domains
+    cfg = preset("smoke", **SMALL, baselines=False)
+    payload, out = ablate(cfg, names=["full", "no_mixup"], out_dir=tmp_path / "abl", log=lambda *a: None,
+                          target_scene=tgt, source_scenes=[src])
+    assert set(payload["ablations"]) == {"full", "no_mixup"}
+    assert (out / "ablation.md").is_file() and (out / "full" / "metrics.json").is_file()
+    assert payload["config"]["target"] == cfg.target
