@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -316,7 +317,8 @@ record_metrics(
 # ## Summary
 #
 # * HyperSIGMA = a **spatial** ViT (tokens: pixels or p×p patches) + a **spectral** ViT (tokens:
-#   band groups), fused by spectral gates; MIFOMO reads out the centre pixel.
+#   band groups), fused by spectral gates; MIFOMO reads out the centre pixel (the kit's
+#   `model.readout = "mean"` reads the window mean instead, at the same cost — the lite preset's choice).
 # * Base has about 172 M parameters; the kit's `tiny` keeps the structure at 2.5 M.
 # * Full attention costs N² scores per head, sparse sampling attention N·P; SSA's offsets are
 #   never pretrained and start on the query itself. MIFOMO's code uses full attention.

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -71,8 +72,8 @@ from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.peft import apply_adaptation
 from mifomo_lite.train.config import preset
 from mifomo_lite.train.pipeline import (adapt_on_support, adaptation_options, build_model, evaluate_stage,
-                                        prepare_domains, set_phase_trainables, subsample_queries,
-                                        train_intermediate_domain)
+                                        prepare_domains, pseudo_label_pool, set_phase_trainables,
+                                        subsample_queries, train_intermediate_domain)
 
 nb = setup(profile, device, seed)
 cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
@@ -85,7 +86,8 @@ cfg = cfg.replace(**nb.pick(
     lite=dict(support_steps=15, intermediate_steps=15, source_n_way=8, max_query_pixels=1000),
     paper={}))
 print(f"model {cfg.model} ({cfg.weights} weights); refiner {cfg.pseudo_label_refiner!r} "
-      f"(α = {cfg.lgc_alpha}, σ = {cfg.lgc_sigma}, batch {cfg.lgc_batch_size}), top-k {cfg.top_k_confident}")
+      f"(α = {cfg.lgc_alpha}, σ = {cfg.lgc_sigma}, batch {cfg.lgc_batch_size}), top-k {cfg.top_k_confident}; "
+      f"the pipeline's pseudo-label propagation: {cfg.pseudo_label_propagation!r}")
 
 # %% [markdown]
 # ## 1. Where pseudo-labels come from
@@ -299,24 +301,14 @@ for name, accs in after.items():
 # **Downstream.** What does noise do to MIFOMO itself? For each ρ we build the target pool the
 # intermediate domain trains on — the support pixels plus the top-k selection of the corrupted
 # pseudo-labels — restart from the same model (right after the support-only adaptation), run the
-# library's `train_intermediate_domain`, and evaluate on the queries. The pool is assembled by a
-# short snippet: the library's `pseudo_label_pool` computes its own probabilities, so it cannot
-# take corrupted ones.
+# library's `train_intermediate_domain`, and evaluate on the queries. The library's
+# `pseudo_label_pool` builds the pool; its `scores=` argument takes our corrupted scores instead of
+# computing the model's own.
 
 # %%
 def pool_from_scores(scores):
-    """The intermediate domain's target pool from given query scores (as pipeline.pseudo_label_pool)."""
-    sel = fsl.select_confident_pseudo_labels(scores, Ys, min_count=cfg.min_class_count,
-                                             top_k=cfg.top_k_confident, pseudo_label_target=cfg.pseudo_label_target)
-    kept = sel.kept_classes.long()
-    remap = torch.full((C,), -1, dtype=torch.long)
-    remap[kept] = torch.arange(len(kept))
-    keep_s = (remap[ys] >= 0).numpy()
-    qi = sel.query_indices.long().numpy()
-    return {"rows": np.concatenate([split.support_rows[keep_s], split.query_rows[qi]]),
-            "cols": np.concatenate([split.support_cols[keep_s], split.query_cols[qi]]),
-            "y": torch.cat([F.one_hot(remap[ys[keep_s]], len(kept)).float(), sel.query_labels.float()]),
-            "kept_classes": kept.numpy(), "n_pseudo": len(qi)}
+    """The intermediate domain's target pool, selected from the given (corrupted) query scores."""
+    return pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=scores)
 
 
 down_rates = nb.pick(smoke=[0.0, 0.6], lite=[0.0, 0.3, 0.6])

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -101,7 +102,8 @@ cfg = cfg.replace(**nb.pick(
 paper = preset("paper", target="indian_pines")
 keys = ["model", "weights", "sources", "pca_components", "source_episodes", "source_n_way", "support_steps",
         "intermediate_steps", "n_test_episodes", "top_k_confident", "lr_model", "lr_peft", "lr_scale",
-        "pseudo_label_refiner", "recreate_optimizer_each_support_step", "eval_propagation", "max_query_pixels"]
+        "pseudo_label_refiner", "recreate_optimizer_each_support_step", "eval_propagation",
+        "pseudo_label_propagation", "readout", "max_query_pixels"]
 lines = ["| setting | this run | paper (IP) |", "|---|---|---|"]
 for k in keys:
     a, b = getattr(cfg, k), getattr(paper, k)
@@ -139,13 +141,20 @@ print(f"{len(m['episodes'])} test episodes (seeds {m['seeds']}), {m['episodes'][
 # %%
 summary = m["summary"]
 display(Markdown(results_table(results_rows(summary))))
-print(verdict(summary))
+print(verdict(summary, m["paired"]))
 
 # %% [markdown]
 # Compare the two `final` rows: propagation is not automatically a gain. With the released code's
-# graph (`eval_propagation="official"`: batches of 80 queries, σ = 50 — the `smoke` and `paper`
-# presets) it can cost accuracy, as notebook 05 shows; the `lite` preset propagates over one k-NN
-# graph of the support and all queries (`"full_graph"`) instead.
+# graph (`eval_propagation="official"`: batches of 80 queries, σ = 50 — the `paper` preset) it can
+# cost accuracy, as notebook 05 shows; the `smoke` and `lite` presets propagate over one k-NN graph
+# of the support and all queries (`"full_graph"`) instead, and read the embedding out as the mean
+# over the patch window (`readout="mean"`) rather than MIFOMO's centre pixel.
+#
+# The verdict's last sentences are *paired*: kit minus baseline on each episode, because both
+# share the split and the split's difficulty dominates the spread over episodes. For reference,
+# the full `mifomo-lite demo` (lite preset, all 10,169 queries, 10 episodes) measured 79.3 ± 2.7 %
+# OA against 77.3 ± 2.6 % for the best baseline — a paired lead of +2.0 ± 1.5 points, in 9 of 10
+# episodes, but not the clear win the issue asked for (see `docs/results.md`).
 #
 # ## 3. Write the run folder
 #
@@ -248,7 +257,7 @@ print(f"written: {ablation_dir / 'ablation.md'}")
 # says "beats" only when the gap exceeds the baseline's standard deviation over episodes.
 
 # %%
-main_verdict = verdict(summary)
+main_verdict = verdict(summary, m["paired"])
 ablation_summary = {"final/propagated": table["ablations"]["full"]} if table["ablations"]["full"]["stage"].endswith(
     "propagated") else {"final/plain": table["ablations"]["full"]}
 ablation_summary.update({f"baseline/{n}": v for n, v in table["baselines"].items()})
@@ -288,8 +297,9 @@ record_metrics(
 #   support-only stage and at the end, with and without propagation, next to baselines on the
 #   same splits — no model selection on the test set.
 # * `whole_scene_map` labels every pixel; t-SNE shows which classes the embedding separates.
-# * `ablate` runs Table X (no CP, no label smoothing, no intermediate domain, no mixup, all off) on
-#   the same seeds; `verdict` says plainly whether the kit beats the strongest baseline.
+# * `ablate` runs Table X (no CP, no label smoothing, no intermediate domain, no mixup, all off) and
+#   the kit's centre-readout switch on the same seeds; `verdict` says plainly whether the kit beats
+#   the strongest baseline, with the paired per-episode difference.
 #
 # ## Exercises
 #

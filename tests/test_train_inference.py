@@ -123,3 +123,16 @@ def test_ablate_accepts_ready_scenes(domains, tmp_path):
     assert set(payload["ablations"]) == {"full", "no_mixup"}
     assert (out / "ablation.md").is_file() and (out / "full" / "metrics.json").is_file()
     assert payload["config"]["target"] == cfg.target
+
+
+def test_paired_differences_and_their_sentence():
+    from mifomo_lite.train.pipeline import paired_differences
+
+    eps = [{"final": {"propagated": {"oa": k}}, "baselines": {"B": {"oa": b}}}
+           for k, b in [(80.0, 78.0), (70.0, 71.0), (90.0, 86.0)]]
+    p = paired_differences(eps)["B"]
+    assert p["n"] == 3 and p["wins"] == 2
+    assert p["mean"] == pytest.approx((2 - 1 + 4) / 3) and p["std"] == pytest.approx(np.std([2, -1, 4]))
+    text = verdict(_summary(50.0, 61.0, 60.5, 1.0), {"PCA 9×9 mean + propagation": p})
+    assert "kit − baseline = +1.67 ± 2.05 points, kit ahead in 2/3" in text
+    assert paired_differences([]) == {}

@@ -49,7 +49,7 @@ def _print_result(result, out) -> None:
     print()
     print(R.results_table(results_rows(s)))
     print()
-    print(verdict(s))
+    print(verdict(s, result.metrics.get("paired")))
     print(f"\nrun folder: {out}  (metrics.json, report.md, figures)")
     print(f"wall time: {result.metrics['timings']['total_s']:.1f} s")
 

@@ -47,6 +47,8 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_mixup": {"use_mixup": False},
     "all_off": {"pseudo_label_refiner": "none", "use_intermediate_domain": False,
                 "adaptation": "head", "use_mixup": False},
+    # beyond Table X: the kit's own readout switch, back to MIFOMO's centre pixel
+    "center_readout": {"readout": "center"},
 }
 
 
@@ -264,6 +266,7 @@ def preset(name: str, **overrides: Any) -> RunConfig:
             support_steps=2, intermediate_steps=3, top_k_confident=5, drop_path_rate=0.0,
             tsne=False, classification_map=False, eval_batch_size=512, max_query_pixels=400,
             readout="mean", eval_propagation="full_graph", pseudo_label_propagation="full_graph",
+            inference_precision="float32",  # tests and notebook baselines: the same numbers on every CPU
         )
     elif name == "lite":
         # A laptop-CPU budget (aiming at ≤ 10 min for 10 test episodes on 2 idle cores): the kit's own micro

@@ -50,7 +50,8 @@ __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipelin
            "embed_pixels", "set_phase_trainables", "adaptation_options", "make_optimizer",
            "train_source_phase", "adapt_on_support", "pseudo_label_pool", "support_pool",
            "train_intermediate_domain", "evaluate_stage", "predict", "full_graph_scores",
-           "inference_dtype", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes"]
+           "inference_dtype", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes",
+           "paired_differences"]
 
 
 def _progress(iterable, enabled: bool, **kw):
@@ -77,6 +78,21 @@ class Domain:
     @property
     def n_classes(self) -> int:
         return len(self.class_names)
+
+    def pixel_index(self, rows, cols) -> np.ndarray:
+        """Positions in the labelled-pixel pool (``self.rows``/``self.cols``) of the pixels
+        ``(rows, cols)``; a clear error for a pixel that is not in the pool."""
+        lookup = self.__dict__.get("_lookup")
+        if lookup is None:
+            lookup = np.full((self.prepared.height, self.prepared.width), -1, dtype=np.int64)
+            lookup[self.rows, self.cols] = np.arange(len(self.rows))
+            self.__dict__["_lookup"] = lookup
+        idx = lookup[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)]
+        if (idx < 0).any():
+            bad = int(np.flatnonzero(idx < 0)[0])
+            raise DataError(f"pixel (row {int(np.asarray(rows)[bad])}, col {int(np.asarray(cols)[bad])}) "
+                            f"is not a labelled pixel of {self.name}")
+        return idx
 
 
 def _domain(scene, cfg: RunConfig) -> Domain:
@@ -277,7 +293,6 @@ class EmbeddingCache:
 
     def __init__(self, model: nn.Module, target: "Domain", cfg: RunConfig, device):
         self.model, self.target, self.cfg, self.device = model, target, cfg, device
-        self.index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(target.rows, target.cols))}
         self.emb: Optional[torch.Tensor] = None
         self.seconds = 0.0
 
@@ -289,8 +304,7 @@ class EmbeddingCache:
                                     progress=self.cfg.progress, desc="embedding cache (frozen backbone)",
                                     dtype=inference_dtype(self.device, self.cfg))
             self.seconds = time.perf_counter() - t0
-        idx = torch.as_tensor([self.index[(int(r), int(c))] for r, c in zip(rows, cols)], dtype=torch.long)
-        return self.emb[idx]
+        return self.emb[torch.from_numpy(self.target.pixel_index(rows, cols))]
 
 
 def backbone_is_frozen(model: nn.Module) -> bool:
@@ -317,6 +331,25 @@ def _onehot(y: torch.Tensor, n: int) -> torch.Tensor:
 
 
 # -------------------------------------------------------------------------------- phase 1
+def _episode_loss(model: nn.Module, es: torch.Tensor, ys: torch.Tensor, eq: torch.Tensor, yq: torch.Tensor,
+                  n_way: int, n_mixups: int, gen: torch.Generator) -> torch.Tensor:
+    """``L_fsl`` on the queries against the support prototypes, plus ``L_mx`` on ``n_mixups``
+    embedding-level mixups of the queries (soft labels; skipped when 0)."""
+    protos = fsl.prototypes(es, ys, n_way)
+    loss = fsl.fsl_loss(model.classifier(eq, protos), yq)
+    if n_mixups > 0:
+        mb = fsl.embedding_mixup(eq, _onehot(yq, n_way), n_mixups, generator=gen)
+        loss = loss + fsl.soft_cross_entropy(model.classifier(mb.emb, protos), mb.y)
+    return loss
+
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, losses: list) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    losses.append(float(loss.detach()))
+
+
 def train_source_phase(model: nn.Module, sources: Sequence[Domain], cfg: RunConfig,
                        device: torch.device, history: dict, log: Callable = print) -> None:
     """Phase 1: episodic training on the source scene(s) with ``L_fsl + L_mx``."""
@@ -338,16 +371,9 @@ def train_source_phase(model: nn.Module, sources: Sequence[Domain], cfg: RunConf
         sx, sy, qx, qy = ep.to_tensors(sources[k].prepared, device=device)
         with _autocast(device, cfg.amp):
             emb = model(torch.cat([sx, qx])).float()
-        es, eq = emb[: len(sy)], emb[len(sy):]
-        protos = fsl.prototypes(es, sy, ep.n_way)
-        loss = fsl.fsl_loss(model.classifier(eq, protos), qy)
-        if cfg.use_mixup and cfg.source_mixups > 0:
-            mb = fsl.embedding_mixup(eq, _onehot(qy, ep.n_way), cfg.source_mixups, generator=gen)
-            loss = loss + fsl.soft_cross_entropy(model.classifier(mb.emb, protos), mb.y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        loss = _episode_loss(model, emb[: len(sy)], sy, emb[len(sy):], qy, ep.n_way,
+                             cfg.source_mixups if cfg.use_mixup else 0, gen)
+        _step(opt, loss, losses)
 
 
 # ------------------------------------------------------------------------------ phase 2
@@ -388,16 +414,9 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
         else:
             with _autocast(device, cfg.amp):
                 emb = model(sx_all).float()
-        es, eq, ys, yq = emb[s_idx], emb[q_idx], sy_all[s_idx], sy_all[q_idx]
-        protos = fsl.prototypes(es, ys, split.n_classes)
-        loss = fsl.fsl_loss(model.classifier(eq, protos), yq)
-        if cfg.use_mixup and cfg.target_mixups > 0:
-            mb = fsl.embedding_mixup(eq, _onehot(yq, split.n_classes), cfg.target_mixups, generator=gen)
-            loss = loss + fsl.soft_cross_entropy(model.classifier(mb.emb, protos), mb.y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        loss = _episode_loss(model, emb[s_idx], sy_all[s_idx], emb[q_idx], sy_all[q_idx], split.n_classes,
+                             cfg.target_mixups if cfg.use_mixup else 0, gen)
+        _step(opt, loss, losses)
 
 
 def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.Tensor,
@@ -605,11 +624,10 @@ class FeatureCache:
 
     def __init__(self, target: Domain, cfg: RunConfig, device):
         self.target, self.cfg, self.device = target, cfg, device
-        self.index = {(int(r), int(c)): i for i, (r, c) in enumerate(zip(target.rows, target.cols))}
         self._pca = self._mean = self._random = None
 
     def rows_of(self, rows, cols) -> np.ndarray:
-        return np.array([self.index[(int(r), int(c))] for r, c in zip(rows, cols)], dtype=np.int64)
+        return self.target.pixel_index(rows, cols)
 
     def pca(self) -> np.ndarray:
         if self._pca is None:
@@ -781,6 +799,7 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         "seeds": [cfg.seed + e for e in range(cfg.n_test_episodes)],
         "episodes": [fsl.to_jsonable(r) for r in episodes],
         "summary": summarise_episodes(episodes),
+        "paired": paired_differences(episodes),
         "timings": timings,
     }
     return RunResult(cfg, metrics, history, lambdas, last, model if keep_model else None, target)
@@ -799,6 +818,25 @@ def summarise_episodes(episodes: list) -> dict:
     names = episodes[0].get("baselines", {}).keys()
     for name in names:
         out[f"baseline/{name}"] = _agg([ep["baselines"][name] for ep in episodes])
+    return out
+
+
+def paired_differences(episodes: list, stage: str = "final/propagated") -> dict:
+    """Per-baseline paired OA difference (kit − baseline, in points) over the same episodes.
+
+    The across-episode std of each method is dominated by how hard each split is, and both methods
+    share the split; the paired difference isolates the method effect. Returns
+    ``{baseline: {"mean", "std" (population), "wins", "n"}}`` (``wins``: episodes where the kit is
+    strictly ahead)."""
+    st, kind = stage.split("/")
+    eps = [ep for ep in episodes if kind in ep.get(st, {}) and ep.get("baselines")]
+    if not eps:
+        return {}
+    kit = np.array([ep[st][kind]["oa"] for ep in eps], dtype=float)
+    out = {}
+    for name in eps[0]["baselines"]:
+        d = kit - np.array([ep["baselines"][name]["oa"] for ep in eps], dtype=float)
+        out[name] = {"mean": float(d.mean()), "std": float(d.std()), "wins": int((d > 0).sum()), "n": len(d)}
     return out
 
 

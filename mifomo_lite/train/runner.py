@@ -57,14 +57,20 @@ def best_kit_and_baseline(summary: dict) -> tuple[Optional[tuple], Optional[tupl
     return kit, best
 
 
-def verdict(summary: dict) -> str:
-    """One honest sentence comparing the kit with the strongest baseline on OA."""
+def verdict(summary: dict, paired: Optional[dict] = None) -> str:
+    """One honest sentence comparing the kit with the strongest baseline on OA (plus, when given,
+    the paired per-episode difference from ``metrics["paired"]``)."""
     kit, best = best_kit_and_baseline(summary)
     if kit is None or best is None:
         return "No baseline was run, so there is nothing to compare with."
     k, b = kit[1]["OA"], best[1]["OA"]
     diff = k["mean"] - b["mean"]
-    return _versus_baseline(k, b, best[0], diff) + _propagation_sentence(summary)
+    text = _versus_baseline(k, b, best[0], diff)
+    if paired and best[0] in paired:
+        p = paired[best[0]]
+        text += (f" Paired over the same {p['n']} episodes: kit − baseline = {p['mean']:+.2f} ± {p['std']:.2f} "
+                 f"points, kit ahead in {p['wins']}/{p['n']}.")
+    return text + _propagation_sentence(summary)
 
 
 def _propagation_sentence(summary: dict) -> str:
@@ -163,7 +169,7 @@ def render_report(m: dict) -> str:
         "",
         R.results_table(results_rows(m["summary"])),
         "",
-        verdict(m["summary"]),
+        verdict(m["summary"], m.get("paired")),
         "",
         "No model selection on the test set: every number is measured after a fixed number of steps.",
     ]
