@@ -136,3 +136,18 @@ def test_paired_differences_and_their_sentence():
     text = verdict(_summary(50.0, 61.0, 60.5, 1.0), {"PCA 9×9 mean + propagation": p})
     assert "kit − baseline = +1.67 ± 2.05 points, kit ahead in 2/3" in text
     assert paired_differences([]) == {}
+
+
+def test_scene_map_reuses_the_last_episode_embeddings(domains):
+    from mifomo_lite.train.pipeline import run_pipeline
+    from mifomo_lite.train.runner import whole_scene_map
+
+    src, tgt = domains
+    res = run_pipeline(preset("smoke", **{**SMALL, "baselines": False, "max_query_pixels": 60}),
+                       target_scene=tgt, source_scenes=[src], log=lambda *a: None)
+    reused, _ = whole_scene_map(res)
+    fresh, _ = whole_scene_map(res, reuse_episode_embeddings=False)
+    assert reused.shape == fresh.shape == tgt.labels.shape
+    assert reused.min() >= 1 and reused.max() <= res.last_episode["split"].n_classes
+    # the same model and precision: the reused embeddings give the same map
+    assert (reused == fresh).mean() > 0.995
