@@ -52,6 +52,21 @@ class NotebookSession:
             return by_profile["lite"]
         raise ConfigError(f"no value given for profile {self.profile!r} (got {', '.join(by_profile)})")
 
+    def run_config(self, **overrides: Any):
+        """This notebook's :class:`~mifomo_lite.train.config.RunConfig`: the profile's preset on the
+        session's device and seed, progress bars off, then ``overrides``. The ``paper`` preset
+        needs the official HyperSIGMA weights and Chikusei; without them it falls back to ``lite``
+        and says so (notebook 07 sets them up)."""
+        from .train.config import preset
+
+        base = dict(device=str(self.device), seed=self.seed, progress=False)
+        cfg = preset(self.profile, **base)
+        if self.profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
+            print("the paper preset needs the official HyperSIGMA weights and Chikusei (see notebook 07); "
+                  "using the lite preset here")
+            cfg = preset("lite", **base)
+        return cfg.replace(**overrides) if overrides else cfg
+
     @property
     def is_gpu(self) -> bool:
         return getattr(self.device, "type", str(self.device)) == "cuda"

@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -66,16 +67,11 @@ from mifomo_lite.data.plots import plot_label_map
 from mifomo_lite.exercises import check, score
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.peft import apply_adaptation
-from mifomo_lite.train.config import preset
 from mifomo_lite.train.pipeline import (adaptation_options, build_model, embed_pixels, prepare_domains,
                                         subsample_queries, train_source_phase)
 
 nb = setup(profile, device, seed)
-cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
-if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
-    print("the paper preset needs the official HyperSIGMA weights and Chikusei (see notebook 07); "
-          "using the lite preset here")
-    cfg = preset("lite", device=str(nb.device), seed=seed, progress=False)
+cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 # budgets for this notebook: smoke = seconds, lite = a few minutes on a CPU
 cfg = cfg.replace(**nb.pick(
     smoke=dict(source_episodes=3, source_n_way=5, source_n_query=5, source_mixups=10),

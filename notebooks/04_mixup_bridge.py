@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -68,7 +69,6 @@ from mifomo_lite import fsl
 from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.notebooks import record_metrics, setup
-from mifomo_lite.train.config import preset
 from mifomo_lite.train.pipeline import build_model, embed_pixels, prepare_domains, run_pipeline
 from mifomo_lite.train.report import plot_lambda, results_table
 
@@ -76,11 +76,7 @@ nb = setup(profile, device, seed)
 # pseudo-label notes ("class k dropped: too few predictions") are kept in each episode's metrics;
 # silence their log lines so that the outputs stay readable
 logging.getLogger("mifomo_lite.fsl.pseudo_labels").setLevel(logging.ERROR)
-cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
-if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
-    print("the paper preset needs the official HyperSIGMA weights and Chikusei (see notebook 07); "
-          "using the lite preset here")
-    cfg = preset("lite", device=str(nb.device), seed=seed, progress=False)
+cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 # budgets of the pipeline runs in section 4: smoke = seconds, lite = a few minutes on a CPU
 cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=1, source_episodes=2, source_n_way=5, source_n_query=5, source_mixups=10,

@@ -70,17 +70,12 @@ from mifomo_lite.data import few_shot_split, synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.peft import apply_adaptation
-from mifomo_lite.train.config import preset
 from mifomo_lite.train.pipeline import (adapt_on_support, adaptation_options, build_model, evaluate_stage,
                                         prepare_domains, pseudo_label_pool, set_phase_trainables,
                                         subsample_queries, train_intermediate_domain)
 
 nb = setup(profile, device, seed)
-cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
-if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
-    print("the paper preset needs the official HyperSIGMA weights and Chikusei (see notebook 07); "
-          "using the lite preset here")
-    cfg = preset("lite", device=str(nb.device), seed=seed, progress=False)
+cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 cfg = cfg.replace(**nb.pick(
     smoke=dict(support_steps=2, intermediate_steps=3, source_n_way=5, max_query_pixels=200, top_k_confident=5),
     lite=dict(support_steps=15, intermediate_steps=15, source_n_way=8, max_query_pixels=1000),

@@ -77,11 +77,7 @@ nb = setup(profile, device, seed)
 # pseudo-label notes ("class k dropped: too few predictions") are kept in each episode's metrics;
 # silence their log lines so that the outputs stay readable
 logging.getLogger("mifomo_lite.fsl.pseudo_labels").setLevel(logging.ERROR)
-cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
-if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
-    print("the paper preset needs the official HyperSIGMA weights and Chikusei — notebook 07 sets that "
-          "up; using the lite preset here")
-    cfg = preset("lite", device=str(nb.device), seed=seed, progress=False)
+cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 
 # %% [markdown]
 # ## 1. The configuration

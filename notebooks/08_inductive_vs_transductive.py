@@ -6,6 +6,7 @@
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -67,17 +68,12 @@ from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.exercises.nb08_inductive_vs_transductive import STEPS
 from mifomo_lite.notebooks import record_metrics, setup
-from mifomo_lite.train.config import preset
 from mifomo_lite.train.pipeline import run_pipeline, support_pool
 from mifomo_lite.train.report import results_table
 
 nb = setup(profile, device, seed)
 logging.getLogger("mifomo_lite.fsl.pseudo_labels").setLevel(logging.ERROR)
-cfg = preset(profile, device=str(nb.device), seed=seed, progress=False)
-if profile == "paper" and not (cfg.official_spatial and cfg.official_spectral):
-    print("the paper preset needs the official HyperSIGMA weights and Chikusei (see notebook 07); "
-          "using the lite preset here")
-    cfg = preset("lite", device=str(nb.device), seed=seed, progress=False)
+cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=2, source_episodes=1, source_n_way=5, source_n_query=5, source_mixups=10,
                support_steps=1, intermediate_steps=2, max_query_pixels=100),

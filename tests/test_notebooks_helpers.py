@@ -57,3 +57,12 @@ def test_labelled_subset(scene):
     assert np.all(sub.class_counts() == np.minimum(scene.class_counts(), 5))
     assert np.all((sub.labels == 0) | (sub.labels == scene.labels))
     assert nbh.labelled_subset(scene, None) is scene
+
+
+def test_run_config_builds_the_profile_preset_and_falls_back_from_paper(capsys):
+    cfg = nbh.setup("smoke", "cpu", seed=3, quiet=True).run_config(n_test_episodes=1)
+    assert cfg.preset == "smoke" and cfg.seed == 3 and cfg.device == "cpu" and not cfg.progress
+    assert cfg.n_test_episodes == 1
+    paper = nbh.setup("paper", "cpu", quiet=True).run_config()
+    assert paper.preset == "lite"
+    assert "using the lite preset here" in capsys.readouterr().out
