@@ -151,3 +151,13 @@ def test_scene_map_reuses_the_last_episode_embeddings(domains):
     assert reused.min() >= 1 and reused.max() <= res.last_episode["split"].n_classes
     # the same model and precision: the reused embeddings give the same map
     assert (reused == fresh).mean() > 0.995
+
+
+def test_pixel_index_finds_pool_positions_and_names_a_missing_pixel(domains):
+    src, tgt = domains
+    target, _ = prepare_domains(preset("smoke", **SMALL), target_scene=tgt, source_scenes=[src])
+    pick = np.array([5, 0, len(target.rows) - 1])
+    assert (target.pixel_index(target.rows[pick], target.cols[pick]) == pick).all()
+    r, c = np.argwhere(tgt.labels == 0)[0]
+    with pytest.raises(DataError, match=rf"pixel \(row {r}, col {c}\) is not a labelled pixel"):
+        target.pixel_index([r], [c])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -79,15 +80,17 @@ class Domain:
     def n_classes(self) -> int:
         return len(self.class_names)
 
+    @functools.cached_property
+    def _pool_position(self) -> np.ndarray:
+        """``(H, W)`` map: position of each labelled pixel in the pool, -1 elsewhere."""
+        lookup = np.full((self.prepared.height, self.prepared.width), -1, dtype=np.int64)
+        lookup[self.rows, self.cols] = np.arange(len(self.rows))
+        return lookup
+
     def pixel_index(self, rows, cols) -> np.ndarray:
         """Positions in the labelled-pixel pool (``self.rows``/``self.cols``) of the pixels
         ``(rows, cols)``; a clear error for a pixel that is not in the pool."""
-        lookup = self.__dict__.get("_lookup")
-        if lookup is None:
-            lookup = np.full((self.prepared.height, self.prepared.width), -1, dtype=np.int64)
-            lookup[self.rows, self.cols] = np.arange(len(self.rows))
-            self.__dict__["_lookup"] = lookup
-        idx = lookup[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)]
+        idx = self._pool_position[np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64)]
         if (idx < 0).any():
             bad = int(np.flatnonzero(idx < 0)[0])
             raise DataError(f"pixel (row {int(np.asarray(rows)[bad])}, col {int(np.asarray(cols)[bad])}) "
