@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,17 +37,6 @@ DEFAULT_BATCH = {"tiny": 256, "small": 128, "base": 16, "large": 4, "huge": 2}
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _rss_mib() -> float:
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
-
-
-def _peak_rss_mib() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024 if sys.platform != "darwin" else r / 2**20
 
 
 def _median_time(fn, repeats: int, warmup: int, sync=lambda: None) -> tuple[float, list]:
@@ -81,6 +69,7 @@ def worker(cfg: dict) -> dict:
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
+    from mifomo_lite.bench import peak_rss_mib, rss_mib
     from mifomo_lite.models import count_flops, create_model
 
     device = cfg["device"]
@@ -89,7 +78,7 @@ def worker(cfg: dict) -> dict:
     flops_model = create_model(cfg["size"], device="meta")
     fwd_flops = count_flops(flops_model)["total"]
     train_flops = count_flops(flops_model, backward=True)["total"]
-    rss0 = _rss_mib()
+    rss0 = rss_mib()
     B = cfg["batch"]
     x = torch.randn(B, 50, 9, 9, device=device)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -134,8 +123,8 @@ def worker(cfg: dict) -> dict:
         out["peak_mem_mib"] = torch.cuda.max_memory_allocated() / 2**20
         out["peak_mem_kind"] = "cuda max_memory_allocated"
     else:
-        out["peak_mem_mib"] = _peak_rss_mib()
-        out["peak_mem_over_model_mib"] = _peak_rss_mib() - rss0
+        out["peak_mem_mib"] = peak_rss_mib()
+        out["peak_mem_over_model_mib"] = peak_rss_mib() - rss0
         out["peak_mem_kind"] = "process peak RSS (ru_maxrss); *_over_model = peak minus RSS after building the model"
     return out
 

@@ -30,7 +30,6 @@ import argparse
 import copy
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -48,18 +47,6 @@ METHODS = {
 }
 
 
-def _rss_mib() -> float:
-    """Current resident set size (Linux /proc), MiB."""
-    try:
-        with open("/proc/self/statm") as fh:
-            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except OSError:
-        return float("nan")
-
-
-def _peak_rss_mib() -> float:
-    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return r / 1024 if sys.platform != "darwin" else r / 2**20
 
 
 def _quartiles(xs):
@@ -88,6 +75,7 @@ def train_worker(cfg: dict) -> dict:
     """One (size, method): time training steps in this process and report memory."""
     import torch
 
+    from mifomo_lite.bench import peak_rss_mib, rss_mib
     from mifomo_lite.models.factory import create_model
     from mifomo_lite.peft import apply_adaptation, param_groups
 
@@ -105,7 +93,7 @@ def train_worker(cfg: dict) -> dict:
     if dev.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    rss0 = _rss_mib()
+    rss0 = rss_mib()
     times, cpu = [], []
     for i in range(cfg["warmup"] + cfg["steps"]):
         t0, c0 = time.perf_counter(), time.process_time()
@@ -131,8 +119,8 @@ def train_worker(cfg: dict) -> dict:
         out["peak_mem_mib"] = torch.cuda.max_memory_allocated() / 2**20
         out["peak_mem_kind"] = "cuda max_memory_allocated"
     else:
-        out["peak_mem_mib"] = _peak_rss_mib()
-        out["peak_mem_over_model_mib"] = _peak_rss_mib() - rss0
+        out["peak_mem_mib"] = peak_rss_mib()
+        out["peak_mem_over_model_mib"] = peak_rss_mib() - rss0
         out["peak_mem_kind"] = "process peak RSS (ru_maxrss); *_over_model = peak minus RSS after build+adapt"
     return out
 

@@ -32,3 +32,16 @@ def isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MIFOMO_DATA_MIRROR", raising=False)
     monkeypatch.setenv("MIFOMO_OFFLINE", "1")
     return cache
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One intra-op torch thread for a module of small-tensor tests: it avoids OpenMP spin-waiting
+    on a busy shared CPU (measured 5–10× faster there) and changes no result. Use with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -9,14 +9,7 @@ import torch.nn.functional as F
 from mifomo_lite.models.blocks import Attention, Block, DropPath, SparseSamplingAttention, run_blocks
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tests use small tensors: one intra-op thread avoids OpenMP spin-waiting on a busy
-    shared CPU (measured 5–10× faster there) and changes no result."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _reference_ssa(attn: SparseSamplingAttention, x: torch.Tensor, Hg: int, Wg: int) -> torch.Tensor:

@@ -16,14 +16,7 @@ from mifomo_lite.models import create_model, load_official_hypersigma, plan_offi
 from mifomo_lite.models.official import LoadReport, convert_official_checkpoint, inspect_state_dict
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread():
-    """These tests use small tensors: one intra-op thread avoids OpenMP spin-waiting on a busy
-    shared CPU (measured 5–10× faster there) and changes no result."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 MANIFEST = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "hypersigma_mae_checkpoint_keys.json"
 
