@@ -68,6 +68,11 @@ def test_ablations_are_valid_configs():
         cfg = base.replace(**overrides)
         assert all(getattr(cfg, k) == v for k, v in overrides.items()), name
     assert ABLATIONS["no_cp"] == {"adaptation": "head"}
+    # the kit's own additions to Table X undo one lite choice each
+    lite = preset("lite")
+    assert lite.readout == "mean" and ABLATIONS["center_readout"] == {"readout": "center"}
+    assert lite.propagation_class_mass == "estimated" and ABLATIONS["no_class_mass"] == {"propagation_class_mass": "none"}
+    assert RunConfig().propagation_class_mass == "none"  # the released code has no class mass normalisation
 
 
 def test_config_round_trips_through_json():

@@ -9,8 +9,9 @@ from mifomo_lite.data import few_shot_split, prepare_scene, synthetic_domain_pai
 from mifomo_lite.errors import ConfigError, DataError
 from mifomo_lite.models import create_model
 from mifomo_lite.train.config import preset
-from mifomo_lite.train.pipeline import (build_model, embed_pixels, full_graph_scores, inference_dtype,
-                                        prepare_domains, pseudo_label_pool)
+from mifomo_lite import fsl
+from mifomo_lite.train.pipeline import (FeatureCache, build_model, embed_pixels, full_graph_scores, inference_dtype,
+                                        predict, prepare_domains, pseudo_label_pool, run_baselines)
 from mifomo_lite.train.runner import ablate, verdict
 
 SMALL = dict(model="micro", weights="random", progress=False, n_test_episodes=1, pca_components=8,
@@ -82,6 +83,29 @@ def test_full_graph_scores_are_row_normalised_and_recover_separable_classes():
     assert (scores.argmax(1).numpy() == y[query]).mean() > 0.95
 
 
+@pytest.mark.parametrize("mass", ["none", "estimated"])
+def test_kit_and_transductive_baselines_propagate_with_the_same_class_mass(domains, monkeypatch, mass):
+    src, tgt = domains
+    cfg = preset("smoke", **SMALL, propagation_class_mass=mass)
+    target, _ = prepare_domains(cfg, target_scene=tgt, source_scenes=[src])
+    split = few_shot_split(target.prepared, n_shot=5, seed=0)
+    seen, real = [], fsl.propagation_baseline
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("class_mass"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fsl, "propagation_baseline", spy)
+    res = run_baselines(FeatureCache(target, cfg, torch.device("cpu")), split)
+    assert seen == [mass, mass]  # PCA-mean and random-encoder propagation
+    model = build_model(cfg, torch.device("cpu"))
+    s_emb = torch.randn(len(split.support_labels), model.embed_dim)
+    q_emb = torch.randn(split.n_query, model.embed_dim)
+    pred = predict(model, s_emb, split.support_labels, q_emb, split.n_classes, cfg, propagate=True)
+    assert seen[-1] == mass and pred.shape == (split.n_query,)
+    assert res["PCA 9×9 mean + propagation"]["oa"] > 0
+
+
 def test_pseudo_label_pool_uses_given_scores_and_checks_their_shape(domains):
     src, tgt = domains
     cfg = preset("smoke", **SMALL, top_k_confident=3, min_class_count=1)
@@ -133,9 +157,18 @@ def test_paired_differences_and_their_sentence():
     p = paired_differences(eps)["B"]
     assert p["n"] == 3 and p["wins"] == 2
     assert p["mean"] == pytest.approx((2 - 1 + 4) / 3) and p["std"] == pytest.approx(np.std([2, -1, 4]))
+    # paired t-test by hand: t = mean / (sample std / √n), two-sided, n − 1 degrees of freedom
+    from scipy.stats import t as student_t
+
+    d = np.array([2.0, -1.0, 4.0])
+    t_stat = d.mean() / (d.std(ddof=1) / np.sqrt(3))
+    assert p["p"] == pytest.approx(2 * student_t.sf(t_stat, df=2)) and 0.3 < p["p"] < 0.45
     text = verdict(_summary(50.0, 61.0, 60.5, 1.0), {"PCA 9×9 mean + propagation": p})
-    assert "kit − baseline = +1.67 ± 2.05 points, kit ahead in 2/3" in text
+    assert "kit − baseline = +1.67 ± 2.05 points, kit ahead in 2/3; paired t-test p = 0.37" in text
     assert paired_differences([]) == {}
+    same = [{"final": {"propagated": {"oa": 80.0}}, "baselines": {"B": {"oa": 79.0}}}] * 3
+    assert paired_differences(same)["B"]["p"] is None  # identical differences: no test
+    assert "t-test" not in verdict(_summary(50.0, 61.0, 60.5, 1.0), {"PCA 9×9 mean + propagation": paired_differences(same)["B"]})
 
 
 def test_scene_map_reuses_the_last_episode_embeddings(domains):
@@ -161,3 +194,27 @@ def test_pixel_index_finds_pool_positions_and_names_a_missing_pixel(domains):
     r, c = np.argwhere(tgt.labels == 0)[0]
     with pytest.raises(DataError, match=rf"pixel \(row {r}, col {c}\) is not a labelled pixel"):
         target.pixel_index([r], [c])
+
+
+def test_class_mass_on_the_official_batch_lgc_keeps_row_sums(domains):
+    """With eval/pseudo-label propagation "official", the switch rescales the batch-80 LGC scores:
+    the argmax may change, each row's sum (the scale of "lgc_raw" targets) does not."""
+    from mifomo_lite.train.pipeline import _class_mass
+
+    cfg = preset("smoke", **SMALL, eval_propagation="official", pseudo_label_propagation="official",
+                 propagation_class_mass="estimated")
+    f = torch.tensor([[0.0, 0.0, 1.0], [0.0, 5.0, 1.0], [5.0, 0.0, 4.0], [5.0, 0.0, 0.0]])
+    g = _class_mass(f, cfg)
+    torch.testing.assert_close(g.sum(1), f.sum(1))
+    # class 0 holds mass 10 in two rows, class 2 mass 6 in three: rescaled, row 2 goes to class 2
+    assert f.argmax(1).tolist() == [2, 1, 0, 0] and g.argmax(1).tolist() == [2, 1, 2, 0]
+    assert _class_mass(f, cfg.replace(propagation_class_mass="none")) is f
+    src, tgt = domains
+    target, _ = prepare_domains(cfg, target_scene=tgt, source_scenes=[src])
+    split = few_shot_split(target.prepared, n_shot=5, seed=0)
+    model = build_model(cfg, torch.device("cpu"))
+    s_emb = torch.randn(len(split.support_labels), model.embed_dim)
+    q_emb = torch.randn(split.n_query, model.embed_dim)
+    pool = pseudo_label_pool(model, target, split, q_emb, s_emb, cfg.replace(min_class_count=1))
+    assert pool["n_pseudo"] > 0 and pool["y"].shape[1] == len(pool["kept_classes"])
+    assert predict(model, s_emb, split.support_labels, q_emb, split.n_classes, cfg, propagate=True).shape == (split.n_query,)

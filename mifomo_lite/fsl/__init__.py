@@ -12,7 +12,9 @@
 """
 
 from .baselines import (
+    CLASS_MASS,
     BaselineResult,
+    class_mass_normalisation,
     knn_affinity,
     nearest_prototype_baseline,
     propagation_baseline,
@@ -48,8 +50,8 @@ from .pseudo_labels import (
 from .scheduler import MixupScheduler, wasserstein_distance
 
 __all__ = [
-    "BaselineResult", "CrossDomainMix", "MixupBatch", "MixupScheduler", "PrototypicalHead",
-    "PseudoLabelSelection", "affinity_matrix", "aggregate_episodes", "classification_metrics",
+    "CLASS_MASS", "BaselineResult", "CrossDomainMix", "MixupBatch", "MixupScheduler", "PrototypicalHead",
+    "PseudoLabelSelection", "affinity_matrix", "aggregate_episodes", "class_mass_normalisation", "classification_metrics",
     "cosine_similarity_matrix", "cross_domain_mixup", "embedding_mixup", "eps_label_smoothing",
     "extend_label_space", "format_mean_std", "fsl_loss", "knn_affinity", "label_propagation",
     "lgc_closed_form", "median_distance_sigma", "nearest_prototype_baseline", "normalized_affinity",

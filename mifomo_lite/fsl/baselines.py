@@ -30,6 +30,16 @@ Every report puts the kit's numbers next to what a user would otherwise reach fo
   (:func:`~mifomo_lite.fsl.propagation.median_distance_sigma`) is too wide for this purpose: on two
   interleaved moons it connects the moons and propagation collapses to one class.
 
+  ``class_mass="estimated"`` adds **class mass normalisation** (CMN; Zhu, Ghahramani & Lafferty,
+  "Semi-Supervised Learning Using Gaussian Fields and Harmonic Functions", ICML 2003, §3) — see
+  :func:`class_mass_normalisation`. Every class starts from the same number of shots, so a class
+  that covers 20 pixels and one that covers 2,000 push the same total score into the graph: the
+  small class's mass spills over its neighbours and wins them. On Indian Pines 5-shot the 20-pixel
+  class *Oats* was predicted for ≈ 30× as many pixels as it has. CMN rescales each class's scores
+  to a prior estimated from the uncorrected scores; on the frozen micro embedding (mean readout) it
+  lifted OA from 78.2 to 80.8 % (seeds 0–9) and from 77.9 to 80.9 % (seeds 10–19), on the PCA 9×9
+  mean from 76.8 to 79.5 % / 77.0 to 80.0 %.
+
 All functions take NumPy arrays or tensors ``[n, d]`` and integer labels ``0..n_classes-1`` and
 return predictions for the query rows; :func:`run_feature_baselines` wraps them into metrics.
 """
@@ -166,14 +176,53 @@ def knn_affinity(x: np.ndarray, k: int = 10, sigma="median"):
     return a, sigma_v
 
 
+CLASS_MASS = ("none", "estimated")
+
+
+def class_mass_normalisation(scores, prior="estimated") -> np.ndarray:
+    """Class mass normalisation (Zhu, Ghahramani & Lafferty 2003): ``g_ic = q_c · f_ic / Σ_j f_jc``.
+
+    ``scores`` are non-negative propagation scores ``[n, C]`` (negative values are clipped to 0).
+    Each class column is divided by its total mass and multiplied by the class prior ``q_c``:
+    ``prior="estimated"`` takes the mean of the row-normalised scores, ``q_c = mean_i f_ic / Σ_k f_ik``
+    (the expected share of class c under the uncorrected scores; rows with no mass are skipped), or
+    pass a length-C array of priors. A class with zero mass keeps zero scores. Returns the rescaled
+    ``[n, C]`` scores (float64). The true class proportions are never used.
+
+    Why soft shares, not the counts of the uncorrected argmax: both lift Indian Pines 5-shot OA on
+    all 10,169 queries (frozen micro embedding, seeds 0–9: 78.2 → 80.8 % soft, 82.3 % counts), but
+    the counts feed the argmax's own mistakes back. On a random 400 of the queries they *cost*
+    3.8 (micro) and 17.9 (PCA 9×9 mean) points, where the soft shares added 0.4 and 0.3."""
+    f = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
+    if f.ndim != 2 or f.shape[1] < 1:
+        raise DataError(f"scores must be [n, n_classes]; got shape {f.shape}")
+    n_classes = f.shape[1]
+    if isinstance(prior, str):
+        check_choice("prior", prior, ("estimated",))
+        row = f.sum(axis=1, keepdims=True)
+        shares = f[row[:, 0] > 0] / row[row[:, 0] > 0]
+        q = shares.mean(axis=0) if shares.shape[0] else np.ones(n_classes)
+    else:
+        q = np.asarray(prior, dtype=np.float64).ravel()
+        if q.shape != (n_classes,) or np.any(q < 0) or not np.all(np.isfinite(q)):
+            raise DataError(f"prior must be {n_classes} finite non-negative values; got {prior!r}")
+    q = q / max(q.sum(), 1e-300)
+    mass = f.sum(axis=0)
+    scale = np.where(mass > 0, q / np.maximum(mass, 1e-300), 0.0)
+    return f * scale[None, :]
+
+
 def propagation_baseline(support_x, support_y, query_x, n_classes: Optional[int] = None, alpha: float = 0.99,
-                         graph: str = "knn", k: int = 10, sigma="median", standardize: bool = True) -> BaselineResult:
+                         graph: str = "knn", k: int = 10, sigma="median", standardize: bool = True,
+                         class_mass: str = "none") -> BaselineResult:
     """Transductive LGC over support + all query features (textbook: zero query rows in Y).
 
     Returns the query predictions, the query rows of F* as scores and ``info`` with the σ used and
     the graph type. Features are z-scored with the statistics of all nodes (no labels involved).
-    See the module docstring for the graph and σ choices."""
+    ``class_mass="estimated"`` rescales the query scores by :func:`class_mass_normalisation`.
+    See the module docstring for the graph, σ and class-mass choices."""
     check_choice("graph", graph, ("knn", "dense"))
+    check_choice("class_mass", class_mass, CLASS_MASS)
     if not 0.0 <= alpha < 1.0:
         raise ConfigError(f"alpha must lie in [0, 1); got {alpha}")
     xs, ys, xq, n_classes = _check_episode(support_x, support_y, query_x, n_classes)
@@ -207,6 +256,9 @@ def propagation_baseline(support_x, support_y, query_x, n_classes: Optional[int]
         info = {"graph": "knn", "k": int(min(k, x.shape[0] - 1)), "sigma": sigma_v, "alpha": alpha,
                 "n_edges": int(a.nnz // 2)}
     info["standardize"] = standardize
+    info["class_mass"] = class_mass
+    if class_mass == "estimated":
+        f = class_mass_normalisation(f)
     return BaselineResult(f.argmax(axis=1).astype(np.int64), f, info)
 
 

@@ -438,13 +438,15 @@ def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.
             raise DataError(f"scores has shape {tuple(scores.shape)}; expected ({len(split.query_labels)}, {C}) "
                             "= (query pixels, classes)")
     elif cfg.pseudo_label_refiner == "lgc" and cfg.pseudo_label_propagation == "full_graph":
-        scores = full_graph_scores(support_emb, split.support_labels, query_emb, C)
+        scores = full_graph_scores(support_emb, split.support_labels, query_emb, C, cfg.propagation_class_mass)
     else:
         probs = _head_probabilities(model, query_emb, fsl.prototypes(support_emb, ys, C))
         scores = fsl.refine_pseudo_labels(
             probs, method=cfg.pseudo_label_refiner, support_emb=support_emb, support_y_onehot=_onehot(ys, C),
             query_emb=query_emb, epsilon=cfg.eps_smoothing, alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma,
             batch_size=cfg.lgc_batch_size)
+        if cfg.pseudo_label_refiner == "lgc":
+            scores = _class_mass(scores, cfg)
     sel = fsl.select_confident_pseudo_labels(scores.float(), _onehot(ys, C), min_count=cfg.min_class_count,
                                              top_k=cfg.top_k_confident,
                                              pseudo_label_target=cfg.pseudo_label_target)
@@ -573,12 +575,14 @@ def _class_means(emb: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tenso
 
 
 # ------------------------------------------------------------------------------- evaluation
-def full_graph_scores(support_emb: torch.Tensor, support_y, query_emb: torch.Tensor, n_classes: int) -> torch.Tensor:
+def full_graph_scores(support_emb: torch.Tensor, support_y, query_emb: torch.Tensor, n_classes: int,
+                      class_mass: str = "none") -> torch.Tensor:
     """LGC over one k-NN graph of the support and *all* query embeddings (the transductive
-    baselines' propagation, :func:`mifomo_lite.fsl.propagation_baseline`): ``[n_query, C]`` scores,
-    row-normalised to sum to 1 (rows with no mass stay 0)."""
+    baselines' propagation, :func:`mifomo_lite.fsl.propagation_baseline`, with the same
+    ``class_mass`` option): ``[n_query, C]`` scores, row-normalised to sum to 1 (rows with no mass
+    stay 0)."""
     res = fsl.propagation_baseline(support_emb.float().numpy(), np.asarray(support_y), query_emb.float().numpy(),
-                                   n_classes=n_classes)
+                                   n_classes=n_classes, class_mass=class_mass)
     f = torch.as_tensor(np.clip(res.scores, 0.0, None), dtype=torch.float32)
     return f / f.sum(1, keepdim=True).clamp_min(1e-12)
 
@@ -592,10 +596,23 @@ def predict(model: nn.Module, support_emb: torch.Tensor, support_y: np.ndarray, 
     if not propagate:
         return probs.argmax(1).numpy()
     if cfg.eval_propagation == "full_graph":
-        return full_graph_scores(support_emb, support_y, query_emb, n_classes).argmax(1).numpy()
+        return full_graph_scores(support_emb, support_y, query_emb, n_classes,
+                                 cfg.propagation_class_mass).argmax(1).numpy()
     scores = fsl.label_propagation(support_emb, _onehot(ys, n_classes), query_emb, probs,
                                    alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma, batch_size=cfg.lgc_batch_size)
-    return scores.argmax(1).numpy()
+    return _class_mass(scores, cfg).argmax(1).numpy()
+
+
+def _class_mass(scores: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
+    """The run's class mass normalisation of the batch-80 LGC's scores. Each row keeps its original
+    sum, so that ``pseudo_label_target="lgc_raw"`` still gets targets of the released code's scale;
+    only the split between classes (and so the argmax) changes."""
+    if cfg.propagation_class_mass == "none":
+        return scores
+    f = scores.detach().cpu().double().clamp_min(0.0)
+    g = torch.as_tensor(fsl.class_mass_normalisation(f.numpy()))
+    g = g * (f.sum(1, keepdim=True) / g.sum(1, keepdim=True).clamp_min(1e-300))
+    return g.to(scores.dtype)
 
 
 def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, propagate: bool,
@@ -666,7 +683,8 @@ class FeatureCache:
 
 
 def run_baselines(cache: FeatureCache, split, include_random: bool = True) -> dict:
-    """Classical and transductive baselines on exactly the episode's split."""
+    """Classical and transductive baselines on exactly the episode's split. The transductive ones
+    propagate exactly as the kit does (the run's ``propagation_class_mass``)."""
     si = cache.rows_of(split.support_rows, split.support_cols)
     qi = cache.rows_of(split.query_rows, split.query_cols)
     C = split.n_classes
@@ -680,10 +698,12 @@ def run_baselines(cache: FeatureCache, split, include_random: bool = True) -> di
 
     score("SVM (PCA)", fsl.svm_baseline(pca[si], ys, pca[qi], n_classes=C))
     score("SVM (PCA + 9×9 mean)", fsl.svm_baseline(both[si], ys, both[qi], n_classes=C))
-    score("PCA 9×9 mean + propagation", fsl.propagation_baseline(mean[si], ys, mean[qi], n_classes=C))
+    mass = cache.cfg.propagation_class_mass
+    score("PCA 9×9 mean + propagation", fsl.propagation_baseline(mean[si], ys, mean[qi], n_classes=C, class_mass=mass))
     if include_random:
         score("random encoder + propagation",
-              fsl.propagation_baseline(cache.random_encoder(si), ys, cache.random_encoder(qi), n_classes=C))
+              fsl.propagation_baseline(cache.random_encoder(si), ys, cache.random_encoder(qi), n_classes=C,
+                                       class_mass=mass))
     return res
 
 
@@ -829,8 +849,9 @@ def paired_differences(episodes: list, stage: str = "final/propagated") -> dict:
 
     The across-episode std of each method is dominated by how hard each split is, and both methods
     share the split; the paired difference isolates the method effect. Returns
-    ``{baseline: {"mean", "std" (population), "wins", "n"}}`` (``wins``: episodes where the kit is
-    strictly ahead)."""
+    ``{baseline: {"mean", "std" (population), "wins", "n", "p"}}`` (``wins``: episodes where the kit
+    is strictly ahead; ``p``: two-sided p-value of the paired t-test, i.e. a one-sample t-test of
+    the differences against 0 — None with fewer than 2 episodes or identical differences)."""
     st, kind = stage.split("/")
     eps = [ep for ep in episodes if kind in ep.get(st, {}) and ep.get("baselines")]
     if not eps:
@@ -839,8 +860,17 @@ def paired_differences(episodes: list, stage: str = "final/propagated") -> dict:
     out = {}
     for name in eps[0]["baselines"]:
         d = kit - np.array([ep["baselines"][name]["oa"] for ep in eps], dtype=float)
-        out[name] = {"mean": float(d.mean()), "std": float(d.std()), "wins": int((d > 0).sum()), "n": len(d)}
+        out[name] = {"mean": float(d.mean()), "std": float(d.std()), "wins": int((d > 0).sum()), "n": len(d),
+                     "p": _paired_p_value(d)}
     return out
+
+
+def _paired_p_value(d: np.ndarray) -> Optional[float]:
+    if len(d) < 2 or np.ptp(d) == 0:
+        return None
+    from scipy.stats import ttest_1samp
+
+    return float(ttest_1samp(d, 0.0).pvalue)
 
 
 def _agg(vals: list) -> dict:

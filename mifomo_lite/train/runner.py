@@ -68,8 +68,9 @@ def verdict(summary: dict, paired: Optional[dict] = None) -> str:
     text = _versus_baseline(k, b, best[0], diff)
     if paired and best[0] in paired:
         p = paired[best[0]]
+        pval = f"; paired t-test p = {p['p']:.2g}" if p.get("p") is not None else ""
         text += (f" Paired over the same {p['n']} episodes: kit − baseline = {p['mean']:+.2f} ± {p['std']:.2f} "
-                 f"points, kit ahead in {p['wins']}/{p['n']}.")
+                 f"points, kit ahead in {p['wins']}/{p['n']}{pval}.")
     return text + _propagation_sentence(summary)
 
 
