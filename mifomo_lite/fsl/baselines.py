@@ -199,9 +199,9 @@ def class_mass_normalisation(scores, prior="estimated") -> np.ndarray:
     n_classes = f.shape[1]
     if isinstance(prior, str):
         check_choice("prior", prior, ("estimated",))
-        row = f.sum(axis=1, keepdims=True)
-        shares = f[row[:, 0] > 0] / row[row[:, 0] > 0]
-        q = shares.mean(axis=0) if shares.shape[0] else np.ones(n_classes)
+        row = f.sum(axis=1)
+        has_mass = row > 0
+        q = (f[has_mass] / row[has_mass, None]).mean(axis=0) if has_mass.any() else np.ones(n_classes)
     else:
         q = np.asarray(prior, dtype=np.float64).ravel()
         if q.shape != (n_classes,) or np.any(q < 0) or not np.all(np.isfinite(q)):

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union
 
 from ..errors import ConfigError
+from ..fsl.baselines import CLASS_MASS
 
 # Allowed values of the enumerated switches (checked by ``RunConfig.validate``).
 CHOICES: dict[str, tuple] = {
@@ -35,7 +36,7 @@ CHOICES: dict[str, tuple] = {
     "eval_propagation": ("official", "full_graph"),
     "pseudo_label_propagation": ("official", "full_graph"),
     "readout": ("center", "mean"),
-    "propagation_class_mass": ("none", "estimated"),
+    "propagation_class_mass": CLASS_MASS,
     "inference_precision": ("auto", "float32", "bfloat16"),
 }
 
