@@ -143,8 +143,7 @@ class MifomoHyperSIGMA(nn.Module):
         spec = self.spec_encoder(x)
         gates = self.gates(spec)
         fused = self.fuse_pixels([m.permute(0, 2, 3, 1) for m in maps], gates)
-        c = self.center
-        emb = fused.mean(dim=(1, 2)) if self._readout == "mean" else fused[:, c, c]
+        emb = self._read(fused.permute(0, 3, 1, 2))
         return {"spatial": maps, "spectral": spec, "spectral_summary": spec.mean(-1), "gates": gates,
                 "fused": fused, "embedding": emb}
 

@@ -590,14 +590,13 @@ def full_graph_scores(support_emb: torch.Tensor, support_y, query_emb: torch.Ten
 def predict(model: nn.Module, support_emb: torch.Tensor, support_y: np.ndarray, query_emb: torch.Tensor,
             n_classes: int, cfg: RunConfig, propagate: bool) -> np.ndarray:
     """Query predictions from prototypes, optionally refined by label propagation."""
-    ys = torch.as_tensor(support_y)
-    protos = fsl.prototypes(support_emb, ys, n_classes)
-    probs = _head_probabilities(model, query_emb, protos)
-    if not propagate:
-        return probs.argmax(1).numpy()
-    if cfg.eval_propagation == "full_graph":
+    if propagate and cfg.eval_propagation == "full_graph":  # the graph alone: no prototype scores needed
         return full_graph_scores(support_emb, support_y, query_emb, n_classes,
                                  cfg.propagation_class_mass).argmax(1).numpy()
+    ys = torch.as_tensor(support_y)
+    probs = _head_probabilities(model, query_emb, fsl.prototypes(support_emb, ys, n_classes))
+    if not propagate:
+        return probs.argmax(1).numpy()
     scores = fsl.label_propagation(support_emb, _onehot(ys, n_classes), query_emb, probs,
                                    alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma, batch_size=cfg.lgc_batch_size)
     return _class_mass(scores, cfg).argmax(1).numpy()

@@ -85,15 +85,14 @@ def _propagation_sentence(summary: dict) -> str:
 
 
 def _versus_baseline(k: dict, b: dict, name: str, diff: float) -> str:
-    best = (name,)
     if diff > b["std"]:
-        return (f"The kit ({k['mean']:.2f} % OA) beats the strongest baseline, {best[0]} "
+        return (f"The kit ({k['mean']:.2f} % OA) beats the strongest baseline, {name} "
                 f"({b['mean']:.2f} ± {b['std']:.2f} %), by {diff:.2f} points — more than one standard deviation.")
     if diff > 0:
-        return (f"The kit ({k['mean']:.2f} % OA) is ahead of the strongest baseline, {best[0]} "
+        return (f"The kit ({k['mean']:.2f} % OA) is ahead of the strongest baseline, {name} "
                 f"({b['mean']:.2f} ± {b['std']:.2f} %), by {diff:.2f} points — less than one standard "
                 "deviation, so not a clear win.")
-    return (f"The kit ({k['mean']:.2f} % OA) does NOT beat the strongest baseline, {best[0]} "
+    return (f"The kit ({k['mean']:.2f} % OA) does NOT beat the strongest baseline, {name} "
             f"({b['mean']:.2f} ± {b['std']:.2f} %): it is {-diff:.2f} points behind. That is a finding, "
             "not a bug to hide — transductive propagation on simple spatial features is strong on this scene.")
 
