@@ -37,8 +37,6 @@ DEFAULT_BATCH = {"tiny": 256, "small": 128, "base": 16, "large": 4, "huge": 2}
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
-
 def _median_time(fn, repeats: int, warmup: int, sync=lambda: None) -> tuple[float, list]:
     for _ in range(warmup):
         fn()
