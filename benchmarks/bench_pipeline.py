@@ -255,16 +255,18 @@ def find_runs(roots: Optional[List[Path]] = None, max_depth: int = 4) -> List[Di
 def ablation_of(config: Dict[str, Any]) -> Optional[str]:
     """Which Table X ablation a run's config is (``full``, ``no_cp`` ...), or None for other
     settings. Compares the ablation switches with the run's own preset defaults."""
-    from mifomo_lite.train.config import ABLATIONS, preset
+    from mifomo_lite.train.config import ABLATIONS, RunConfig, preset
 
     try:
         base = preset(config.get("preset", "lite"), progress=False).to_dict()
     except Exception:
         return None
+    # a run folder written before a switch existed ran with that switch's RunConfig default
+    written_before = RunConfig().to_dict()
     keys = sorted({k for o in ABLATIONS.values() for k in o})
     for name, over in sorted(ABLATIONS.items(), key=lambda kv: -len(kv[1])):
         want = {k: over.get(k, base.get(k)) for k in keys}
-        if all(config.get(k) == v for k, v in want.items()):
+        if all(config.get(k, written_before.get(k)) == v for k, v in want.items()):
             return name
     return None
 
@@ -298,7 +300,8 @@ def accuracy_figures(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
         if ab is not None and ab not in latest:
             latest[ab] = r
     figs = []
-    order = ["full", "no_label_smoothing", "no_intermediate", "no_cp", "no_mixup", "all_off"]
+    order = ["full", "no_label_smoothing", "no_intermediate", "no_cp", "no_mixup", "all_off", "no_target_ssl",
+             "no_pretraining"]
     for ab in [a for a in order if a in latest] + sorted(set(latest) - set(order)):
         r = latest[ab]
         summ, met = r["metrics"]["summary"], r["metrics"]

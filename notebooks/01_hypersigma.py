@@ -214,7 +214,10 @@ else:
 # layers on top are still random), the model is tiny and its pretraining short, and a random
 # transformer is already a fair feature extractor for 9×9 windows. The model card
 # (`mifomo_lite/assets/foundation-tiny.md`) reports the same on all labelled pixels. What makes
-# MIFOMO work is the *adaptation* on top — the next notebooks.
+# MIFOMO work is the *adaptation* on top — the next notebooks. (A run may also keep pretraining
+# on the *unlabelled* target scene for a few hundred steps before any few-shot training: the
+# pipeline's phase 0, `target_ssl_steps`, in notebook 06. That lives in one run's memory; the
+# shipped weights stay Indian-Pines-free.)
 
 # %%
 pretrained = load_foundation_model("tiny", device=nb.device)

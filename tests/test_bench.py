@@ -183,6 +183,10 @@ def test_ablation_of_recognises_table_x(bench_pipeline):
     for name, over in ABLATIONS.items():
         assert bench_pipeline.ablation_of(preset("lite", progress=False).replace(**over).to_dict()) == name
     assert bench_pipeline.ablation_of(preset("lite", progress=False).replace(adaptation="lora").to_dict()) is None
+    # a folder written before target_ssl_steps existed ran without phase 0
+    old = preset("lite", progress=False).to_dict()
+    del old["target_ssl_steps"]
+    assert bench_pipeline.ablation_of(old) == "no_target_ssl"
 
 
 def test_accuracy_and_demo_figures_from_run_folders(bench_pipeline, tmp_path):

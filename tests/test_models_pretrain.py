@@ -112,3 +112,46 @@ def test_pretrain_cli_exports_a_loadable_model_with_card(tmp_path, capsys):
     assert "## Pretraining" in (exp / "foundation-tiny.md").read_text()
     model = load_foundation_model(path=exp / "foundation-tiny.safetensors")
     assert model(torch.randn(2, 50, 9, 9)).shape == (2, 128)
+
+
+def _named_target(name="indian_pines"):
+    from mifomo_lite.data import prepare_scene, synthetic_scene
+
+    return prepare_scene(synthetic_scene(20, 20, 64, seed=7, name=name), n_components=50)
+
+
+def test_target_self_supervision_adapts_only_the_encoders_and_restores_flags():
+    from mifomo_lite.models.pretrain import target_self_supervision
+
+    torch.manual_seed(0)
+    model = create_model("micro", drop_path_rate=0.0)
+    model.requires_grad_(False)
+    model.DR1.weight.requires_grad_(True)           # a flag the caller set must survive
+    model.eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    # the target may be Indian Pines: only the shipped pretraining refuses it, not a run's adaptation
+    rec = target_self_supervision(model, _named_target(), steps=40, lr=1e-3, batch_size=16, warmup_steps=5,
+                                  seed=0, log=lambda _: None)
+    after = model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert any(k.startswith("spat_encoder.") for k in changed) and any(k.startswith("spec_encoder.") for k in changed)
+    assert all(k.startswith(("spat_encoder.", "spec_encoder.")) for k in changed), changed
+    assert not any(k.startswith(("DR1", "merger", "mlp_spec")) for k in changed)
+    grads = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert grads == {"DR1.weight"} and not model.training
+    losses = [h["loss"] for h in rec["history"]]
+    assert rec["steps"] == 40 and len(losses) == 40 and np.mean(losses[-5:]) < np.mean(losses[:5])
+
+
+def test_target_self_supervision_is_seeded():
+    from mifomo_lite.models.pretrain import target_self_supervision
+
+    out = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        model = create_model("micro", drop_path_rate=0.0)
+        target_self_supervision(model, _named_target("t"), steps=3, batch_size=8, seed=5, log=lambda _: None)
+        out.append(model.spat_encoder.patch_embed.proj.weight.detach().clone())
+    assert torch.equal(out[0], out[1])
+    with pytest.raises(ConfigError, match="steps"):
+        target_self_supervision(create_model("micro"), _named_target("t"), steps=0)

@@ -60,6 +60,12 @@ def test_invalid_choice_and_even_patch_are_refused():
         preset("lite", patch_size=8)
     with pytest.raises(ConfigError, match="unknown preset"):
         preset("huge")
+    with pytest.raises(ConfigError, match="target_ssl_steps must be ≥ 0"):
+        preset("lite", target_ssl_steps=-1)
+    with pytest.raises(ConfigError, match="target_ssl_lr must be > 0"):
+        preset("lite", target_ssl_lr=0.0)
+    with pytest.raises(ConfigError, match="target_ssl_batch_size must be ≥ 1"):
+        preset("lite", target_ssl_batch_size=0)
 
 
 def test_ablations_are_valid_configs():
@@ -73,6 +79,8 @@ def test_ablations_are_valid_configs():
     assert lite.readout == "mean" and ABLATIONS["center_readout"] == {"readout": "center"}
     assert lite.propagation_class_mass == "estimated" and ABLATIONS["no_class_mass"] == {"propagation_class_mass": "none"}
     assert RunConfig().propagation_class_mass == "none"  # the released code has no class mass normalisation
+    assert RunConfig().target_ssl_steps == 0 and ABLATIONS["no_target_ssl"] == {"target_ssl_steps": 0}
+    assert ABLATIONS["no_pretraining"] == {"weights": "random"}
 
 
 def test_config_round_trips_through_json():

@@ -73,6 +73,22 @@ def test_inductive_mode_never_propagates_over_queries(domains):
     assert "propagated" not in ep["final"] and ep["pseudo_labels"]["n_pseudo"] == 0
 
 
+def test_target_ssl_phase_runs_before_phase_1_and_only_when_transductive(domains):
+    logs = []
+    src, tgt = domains
+    cfg = preset("smoke", **{**SMALL, "n_test_episodes": 1, "baselines": False, "target_ssl_steps": 4})
+    res = run_pipeline(cfg, target_scene=tgt, source_scenes=[src], log=logs.append)
+    rec = res.metrics["target_ssl"]
+    assert rec["steps"] == 4 and rec["seconds"] > 0 and len(res.history["target_ssl"]) == 4
+    assert res.metrics["timings"]["target_ssl_s"] == rec["seconds"]
+    off = run(domains, n_test_episodes=1, baselines=False, target_ssl_steps=0)
+    assert off.metrics["target_ssl"] is None and "target_ssl" not in off.history
+    assert off.metrics["episodes"] != res.metrics["episodes"]  # the encoders moved
+    logs.clear()
+    ind = run_pipeline(cfg.replace(mode="inductive"), target_scene=tgt, source_scenes=[src], log=logs.append)
+    assert ind.metrics["target_ssl"] is None and any("skipped" in line for line in logs)
+
+
 @pytest.mark.parametrize("name", sorted(ABLATIONS))
 def test_every_ablation_runs(domains, name):
     res = run(domains, n_test_episodes=1, baselines=False, **ABLATIONS[name])

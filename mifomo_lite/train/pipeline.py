@@ -2,6 +2,10 @@
 
 Phases, as the released code runs them (SPEC §8):
 
+0. **Target self-supervision** (a kit extension, off unless ``target_ssl_steps > 0``; transductive
+   mode only) — the foundation model's MAE objective, continued on windows around every pixel of
+   the unlabelled target scene (no labels, no ground-truth mask); see
+   :func:`mifomo_lite.models.target_self_supervision`.
 1. **Source episodic training** — N-way K-shot episodes from the source scene(s); loss
    ``L_fsl + L_mx`` (prototype cross-entropy plus same-episode embedding mixup).
 2. **Per test episode** (seed = ``cfg.seed + e``):
@@ -49,7 +53,7 @@ from .config import RunConfig
 
 __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipeline",
            "embed_pixels", "set_phase_trainables", "adaptation_options", "make_optimizer",
-           "train_source_phase", "adapt_on_support", "pseudo_label_pool", "support_pool",
+           "run_target_ssl", "train_source_phase", "adapt_on_support", "pseudo_label_pool", "support_pool",
            "train_intermediate_domain", "evaluate_stage", "predict", "full_graph_scores",
            "inference_dtype", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes",
            "paired_differences"]
@@ -351,6 +355,24 @@ def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, losses: list) -> None:
     loss.backward()
     opt.step()
     losses.append(float(loss.detach()))
+
+
+def run_target_ssl(model: nn.Module, target: Domain, cfg: RunConfig, device, history: dict,
+                   log: Callable = print) -> Optional[dict]:
+    """Phase 0: ``cfg.target_ssl_steps`` MAE steps on the unlabelled target scene (None when off).
+    Inductive mode skips it: that mode never shows the model unlabelled target pixels."""
+    if cfg.target_ssl_steps <= 0:
+        return None
+    if cfg.mode != "transductive":
+        log("inductive mode: target self-supervision skipped (it reads the unlabelled target pixels)")
+        return None
+    from ..models.pretrain import target_self_supervision
+
+    rec = target_self_supervision(model, target.prepared, steps=cfg.target_ssl_steps, lr=cfg.target_ssl_lr,
+                                  batch_size=cfg.target_ssl_batch_size, seed=cfg.seed, device=device,
+                                  progress=cfg.progress, log=log)
+    history["target_ssl"] = [h["loss"] for h in rec["history"]]
+    return {**rec, "first_loss": rec["history"][0]["loss"], "last_loss": rec["history"][-1]["loss"]}
 
 
 def train_source_phase(model: nn.Module, sources: Sequence[Domain], cfg: RunConfig,
@@ -737,11 +759,13 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         raise ConfigError("no source scene: set sources=synthetic (or a scene name)")
 
     model = build_model(cfg, device)
+    history: dict = {}
+    ssl_record = run_target_ssl(model, target, cfg, device, history, log)
+    timings["target_ssl_s"] = ssl_record["seconds"] if ssl_record else 0.0
     summary = apply_adaptation(model, cfg.adaptation, trainable_set=cfg.trainable_set, phase="source",
                                extra_trainable=("classifier",), **adaptation_options(cfg))
     set_phase_trainables(model, cfg, "target")
     initial_state = trainable_state(model)          # what "code_reset" restores (SPEC §9 note A)
-    history: dict = {}
 
     t0 = time.perf_counter()
     train_source_phase(model, sources, cfg, device, history, log)
@@ -818,6 +842,7 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
                     for s in sources],
         "adaptation": summary.to_dict() if hasattr(summary, "to_dict") else str(summary),
         "embedding_cache": emb_cache is not None,
+        "target_ssl": ssl_record and {k: ssl_record[k] for k in ("steps", "seconds", "first_loss", "last_loss")},
         "seeds": [cfg.seed + e for e in range(cfg.n_test_episodes)],
         "episodes": [fsl.to_jsonable(r) for r in episodes],
         "summary": summarise_episodes(episodes),

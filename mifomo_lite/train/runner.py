@@ -176,6 +176,12 @@ def render_report(m: dict) -> str:
         f"* model: {cfg['model']} ({cfg['weights']} weights), adaptation {cfg['adaptation']}, "
         f"mode {cfg['mode']}, device {m['device']}",
         f"* wall time: {m['timings']['total_s']:.1f} s",
+    ]
+    ssl = m.get("target_ssl")
+    if ssl:
+        lines.append(f"* phase 0, target self-supervision: {ssl['steps']} MAE steps on the unlabelled target "
+                     f"scene in {ssl['seconds']:.1f} s (loss {ssl['first_loss']:.3f} → {ssl['last_loss']:.3f})")
+    lines += [
         "",
         "## Results (mean ± population std over test episodes)",
         "",
