@@ -79,8 +79,8 @@ def test_target_ssl_phase_runs_before_phase_1_and_only_when_transductive(domains
     cfg = preset("smoke", **{**SMALL, "n_test_episodes": 1, "baselines": False, "target_ssl_steps": 4})
     res = run_pipeline(cfg, target_scene=tgt, source_scenes=[src], log=logs.append)
     rec = res.metrics["target_ssl"]
-    assert rec["steps"] == 4 and rec["seconds"] > 0 and len(res.history["target_ssl"]) == 4
-    assert res.metrics["timings"]["target_ssl_s"] == rec["seconds"]
+    assert rec["steps"] == 4 and rec["last_loss"] > 0 and len(res.history["target_ssl"]) == 4
+    assert res.metrics["timings"]["target_ssl_s"] > 0
     off = run(domains, n_test_episodes=1, baselines=False, target_ssl_steps=0)
     assert off.metrics["target_ssl"] is None and "target_ssl" not in off.history
     assert off.metrics["episodes"] != res.metrics["episodes"]  # the encoders moved

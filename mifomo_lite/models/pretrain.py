@@ -542,11 +542,12 @@ def target_self_supervision(model: MifomoHyperSIGMA, prepared, *, steps: int, lr
     *Self-training for Few-shot Transfer Across Extreme Task Differences*, ICLR 2021; test-time
     training: Sun et al., ICML 2020): the transductive protocol already hands every query pixel to
     label propagation and to the pseudo-labels, so the encoders may as well learn the target
-    sensor's statistics from them. This runs the pretraining MAE (same masks, losses, optimiser and
-    schedule as :func:`pretrain`) on windows centred on **every pixel of the scene** — no labels and
-    no ground-truth mask are read, so a support or query label cannot leak in — with fresh, seeded
-    decoders that are discarded afterwards, and a linear warm-up to a constant ``lr``. Only the two
-    encoders change (in place); nothing is written to disk. Returns ``{"steps", "seconds", "history"}`` (loss per step).
+    sensor's statistics from them. This runs the pretraining MAE (same masks, losses and optimiser
+    as :func:`pretrain`) on windows centred on **every pixel of the scene** — no labels and no
+    ground-truth mask are read, so a support or query label cannot leak in — with fresh decoders
+    (seeded through the global torch RNG) that are discarded afterwards, and a linear warm-up to a
+    constant ``lr``. Only the two encoders change (in place); nothing is written to disk. Returns
+    ``{"steps", "seconds", "history"}`` (loss per step).
     """
     if steps < 1:
         raise ConfigError(f"target self-supervision needs steps >= 1, got {steps}")

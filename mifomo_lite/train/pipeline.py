@@ -842,7 +842,8 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
                     for s in sources],
         "adaptation": summary.to_dict() if hasattr(summary, "to_dict") else str(summary),
         "embedding_cache": emb_cache is not None,
-        "target_ssl": ssl_record and {k: ssl_record[k] for k in ("steps", "seconds", "first_loss", "last_loss")},
+        # its wall time is timings["target_ssl_s"]: everything outside "timings" repeats exactly
+        "target_ssl": ssl_record and {k: ssl_record[k] for k in ("steps", "first_loss", "last_loss")},
         "seeds": [cfg.seed + e for e in range(cfg.n_test_episodes)],
         "episodes": [fsl.to_jsonable(r) for r in episodes],
         "summary": summarise_episodes(episodes),

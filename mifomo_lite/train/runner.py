@@ -180,7 +180,8 @@ def render_report(m: dict) -> str:
     ssl = m.get("target_ssl")
     if ssl:
         lines.append(f"* phase 0, target self-supervision: {ssl['steps']} MAE steps on the unlabelled target "
-                     f"scene in {ssl['seconds']:.1f} s (loss {ssl['first_loss']:.3f} → {ssl['last_loss']:.3f})")
+                     f"scene in {m['timings'].get('target_ssl_s', 0.0):.1f} s "
+                     f"(loss {ssl['first_loss']:.3f} → {ssl['last_loss']:.3f})")
     lines += [
         "",
         "## Results (mean ± population std over test episodes)",
