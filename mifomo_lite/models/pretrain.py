@@ -381,6 +381,21 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def mae_step(mae: MaskedAutoencoder, opt: torch.optim.Optimizer, x: torch.Tensor, lr: float,
+             gen: Optional[torch.Generator], grad_clip: Optional[float]) -> dict:
+    """One optimiser step of both MAEs on the batch ``x`` at learning rate ``lr`` (the masking
+    noise is drawn from ``gen`` on the CPU); returns the losses."""
+    for g in opt.param_groups:
+        g["lr"] = lr
+    losses = mae(x, gen)
+    opt.zero_grad(set_to_none=True)
+    losses["loss"].backward()
+    if grad_clip:
+        nn.utils.clip_grad_norm_(mae.parameters(), grad_clip)
+    opt.step()
+    return losses
+
+
 def _fused_kw() -> dict:
     """``fused=True`` (one kernel for all AdamW updates) where this torch supports it on CPU."""
     import inspect
@@ -499,16 +514,8 @@ def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool =
     try:
         while step < cfg.steps:
             t0, c0 = time.perf_counter(), time.process_time()
-            x = pool.sample(cfg.batch_size, rng)
             lr = lr_at(step, cfg)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            losses = mae(x, gen)
-            opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(mae.parameters(), cfg.grad_clip)
-            opt.step()
+            losses = mae_step(mae, opt, pool.sample(cfg.batch_size, rng), lr, gen, cfg.grad_clip)
             step += 1
             wall += time.perf_counter() - t0
             cpu += time.process_time() - c0
@@ -578,14 +585,7 @@ def target_self_supervision(model: MifomoHyperSIGMA, prepared, *, steps: int, lr
             # warm-up, then a constant rate: a short continuation has nothing to anneal (with the
             # pretraining's cosine decay, 500 steps moved propagated OA half as much)
             lr_now = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            for g in opt.param_groups:
-                g["lr"] = lr_now
-            losses = mae(pool.sample(cfg.batch_size, rng).to(device), gen)  # masking noise is drawn on the CPU
-            opt.zero_grad(set_to_none=True)
-            losses["loss"].backward()
-            if cfg.grad_clip:
-                nn.utils.clip_grad_norm_(mae.parameters(), cfg.grad_clip)
-            opt.step()
+            losses = mae_step(mae, opt, pool.sample(cfg.batch_size, rng).to(device), lr_now, gen, cfg.grad_clip)
             history.append({"step": step + 1, "loss": losses["loss"].item(), "lr": lr_now})
     finally:
         for n, p in model.named_parameters():
