@@ -82,7 +82,8 @@ cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=1, source_episodes=2, source_n_way=5, source_n_query=5, source_mixups=10,
                support_steps=1, intermediate_steps=4, max_query_pixels=150),
     lite=dict(n_test_episodes=3, source_episodes=20, source_n_way=8, support_steps=15,
-              intermediate_steps=30, max_query_pixels=1500, target_ssl_steps=100),
+              intermediate_steps=30, max_query_pixels=1500, target_ssl_steps=100,
+              feature_smoothing=1),  # smoothing a query subset costs up to 25× the embedding work
     paper={}))
 print(f"model {cfg.model} ({cfg.weights} weights), PCA {cfg.pca_components}")
 

@@ -78,7 +78,8 @@ nb = setup(profile, device, seed)
 cfg = nb.run_config()  # the profile's preset (paper falls back to lite without the official weights)
 cfg = cfg.replace(**nb.pick(
     smoke=dict(support_steps=2, intermediate_steps=3, source_n_way=5, max_query_pixels=200, top_k_confident=5),
-    lite=dict(support_steps=15, intermediate_steps=15, source_n_way=8, max_query_pixels=1000),
+    lite=dict(support_steps=15, intermediate_steps=15, source_n_way=8, max_query_pixels=1000,
+              feature_smoothing=1),  # smoothing a query subset costs up to 25× the embedding work
     paper={}))
 print(f"model {cfg.model} ({cfg.weights} weights); refiner {cfg.pseudo_label_refiner!r} "
       f"(α = {cfg.lgc_alpha}, σ = {cfg.lgc_sigma}, batch {cfg.lgc_batch_size}), top-k {cfg.top_k_confident}; "

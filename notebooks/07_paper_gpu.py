@@ -244,7 +244,7 @@ if not ready:
         smoke=dict(n_test_episodes=1, source_episodes=0, support_steps=1, intermediate_steps=1, max_query_pixels=80,
                    baselines=False),
         lite=dict(n_test_episodes=2, source_episodes=15, source_n_way=8, support_steps=10, intermediate_steps=15,
-                  max_query_pixels=1000, target_ssl_steps=100)))
+                  max_query_pixels=1000, target_ssl_steps=100, feature_smoothing=1)))
     for t in runnable_targets:
         per_target = {k: v for k, v in PAPER_TARGETS[t].items() if k not in ("support_steps", "intermediate_steps")}
         res = run_pipeline(cfg_r.replace(target=t, **per_target), log=lambda *a, **k: None, keep_model=False)

@@ -78,7 +78,7 @@ cfg = cfg.replace(baselines=False, **nb.pick(
     smoke=dict(n_test_episodes=2, source_episodes=1, source_n_way=5, source_n_query=5, source_mixups=10,
                support_steps=1, intermediate_steps=2, max_query_pixels=100),
     lite=dict(n_test_episodes=5, source_episodes=15, source_n_way=8, support_steps=10, intermediate_steps=20,
-              max_query_pixels=1000, target_ssl_steps=100),
+              max_query_pixels=1000, target_ssl_steps=100, feature_smoothing=1),
     paper={}))
 print(f"model {cfg.model}, {cfg.n_test_episodes} test episodes (seeds {cfg.seed}…{cfg.seed + cfg.n_test_episodes - 1})")
 

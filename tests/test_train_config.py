@@ -66,6 +66,9 @@ def test_invalid_choice_and_even_patch_are_refused():
         preset("lite", target_ssl_lr=0.0)
     with pytest.raises(ConfigError, match="target_ssl_batch_size must be ≥ 1"):
         preset("lite", target_ssl_batch_size=0)
+    for bad in (0, 4, -3, True, 2.5):
+        with pytest.raises(ConfigError, match="feature_smoothing must be an odd integer"):
+            preset("lite", feature_smoothing=bad)
 
 
 def test_ablations_are_valid_configs():
@@ -81,6 +84,8 @@ def test_ablations_are_valid_configs():
     assert RunConfig().propagation_class_mass == "none"  # the released code has no class mass normalisation
     assert RunConfig().target_ssl_steps == 0 and ABLATIONS["no_target_ssl"] == {"target_ssl_steps": 0}
     assert ABLATIONS["no_pretraining"] == {"weights": "random"}
+    assert lite.feature_smoothing == 5 and RunConfig().feature_smoothing == 1
+    assert ABLATIONS["no_feature_smoothing"] == {"feature_smoothing": 1}
 
 
 def test_config_round_trips_through_json():

@@ -218,3 +218,85 @@ def test_class_mass_on_the_official_batch_lgc_keeps_row_sums(domains):
     pool = pseudo_label_pool(model, target, split, q_emb, s_emb, cfg.replace(min_class_count=1))
     assert pool["n_pseudo"] > 0 and pool["y"].shape[1] == len(pool["kept_classes"])
     assert predict(model, s_emb, split.support_labels, q_emb, split.n_classes, cfg, propagate=True).shape == (split.n_query,)
+
+
+def _window_mean_of_raw(model, prepared, cfg, r, c, size):
+    rad = size // 2
+    rr, cc = np.meshgrid(np.arange(max(r - rad, 0), min(r + rad + 1, prepared.height)),
+                         np.arange(max(c - rad, 0), min(c + rad + 1, prepared.width)), indexing="ij")
+    raw = embed_pixels(model, prepared, rr.ravel(), cc.ravel(), dtype=inference_dtype(torch.device("cpu"), cfg))
+    return raw.mean(0)
+
+
+def test_feature_smoothing_reads_window_means_for_the_kit_and_the_transductive_baselines(domains):
+    from mifomo_lite.train.pipeline import run_pipeline
+    from mifomo_lite.train.runner import whole_scene_map
+
+    src, tgt = domains
+    cfg = preset("smoke", **{**SMALL, "feature_smoothing": 3, "max_query_pixels": 60})
+    res = run_pipeline(cfg, target_scene=tgt, source_scenes=[src], log=lambda *a: None)
+    last, prep = res.last_episode, res.target.prepared
+    split, fmap = last["split"], last["feature_map"]
+    assert fmap is not None and fmap.size == 3
+    # the evaluation's embeddings are 3×3 means of the final model's raw window embeddings ...
+    for i in (0, split.n_support - 1):
+        want = _window_mean_of_raw(res.model, prep, cfg, split.support_rows[i], split.support_cols[i], 3)
+        torch.testing.assert_close(last["support_emb"][i], want, atol=1e-5, rtol=1e-4)
+    want = _window_mean_of_raw(res.model, prep, cfg, split.query_rows[0], split.query_cols[0], 3)
+    torch.testing.assert_close(last["query_emb"][0], want, atol=1e-5, rtol=1e-4)
+    # ... and only the pixels those windows touch were embedded (labelled or not)
+    need = fsl.window_neighbourhood(np.concatenate([split.support_rows, split.query_rows]),
+                                    np.concatenate([split.support_cols, split.query_cols]),
+                                    prep.height, prep.width, 3)
+    assert fmap.n_computed == need.sum() < prep.height * prep.width
+    # the whole-scene map reads every pixel the same way, reusing what the episode embedded
+    reused, _ = whole_scene_map(res)
+    fresh, _ = whole_scene_map(res, reuse_episode_embeddings=False)
+    assert (reused == fresh).mean() > 0.995 and reused.min() >= 1
+    # the pixel SVMs are untouched by the switch; the propagation baselines read smoothed features
+    plain = run_pipeline(cfg.replace(feature_smoothing=1), target_scene=tgt, source_scenes=[src],
+                         log=lambda *a: None)
+    for name in ("SVM (PCA)", "SVM (PCA + 9×9 mean)"):
+        assert res.metrics["summary"][f"baseline/{name}"] == plain.metrics["summary"][f"baseline/{name}"]
+    assert plain.last_episode["feature_map"] is None
+
+
+def test_baseline_features_are_smoothed_like_the_kit(domains):
+    src, tgt = domains
+    cfg = preset("smoke", **{**SMALL, "feature_smoothing": 5})
+    target, _ = prepare_domains(cfg, target_scene=tgt, source_scenes=[src])
+    cache = FeatureCache(target, cfg, torch.device("cpu"))
+    prep = target.prepared
+    rows, cols = np.nonzero(np.ones((prep.height, prep.width), dtype=bool))
+    dense = torch.cat([x.mean(dim=(2, 3)) for _, x in prep.iter_batches(rows, cols, 4096)])
+    dense = fsl.smooth_feature_map(dense.reshape(prep.height, prep.width, -1), 5)
+    np.testing.assert_allclose(cache.spatial_mean(smoothed=True), dense[target.rows, target.cols].numpy(),
+                               rtol=1e-5, atol=1e-6)
+    raw = cache.spatial_mean()
+    assert raw.shape == cache.spatial_mean(smoothed=True).shape and not np.allclose(raw, dense[target.rows, target.cols])
+    # the random-encoder control: its 5×5 mean, like the kit's embedding
+    idx = np.array([0, 7])
+    emb = cache.random_encoder(idx)
+    want = _window_mean_of_raw(cache._rnd_model, prep, cfg, target.rows[7], target.cols[7], 5)
+    np.testing.assert_allclose(emb[1], want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_frozen_backbone_cache_smooths_reads_but_trains_on_raw_embeddings(domains):
+    from mifomo_lite.train.pipeline import EmbeddingCache, run_pipeline
+    from mifomo_lite.train.runner import whole_scene_map
+
+    src, tgt = domains
+    cfg = preset("smoke", **{**SMALL, "feature_smoothing": 3, "adaptation": "head", "trainable_set": "cp_only",
+                             "use_intermediate_domain": False, "baselines": False})
+    res = run_pipeline(cfg, target_scene=tgt, source_scenes=[src], log=lambda *a: None)
+    assert res.metrics["embedding_cache"] is True
+    fmap = res.last_episode["feature_map"]
+    assert fmap is not None and fmap.size == 3
+    pred, _ = whole_scene_map(res)
+    assert pred.shape == tgt.labels.shape and pred.min() >= 1
+    cache = EmbeddingCache(res.model, res.target, cfg, torch.device("cpu"))
+    t = res.target
+    raw = embed_pixels(res.model, t.prepared, t.rows[:3], t.cols[:3], dtype=inference_dtype(torch.device("cpu"), cfg))
+    torch.testing.assert_close(cache.raw(t.rows[:3], t.cols[:3]), raw, atol=1e-5, rtol=1e-4)
+    want = _window_mean_of_raw(res.model, t.prepared, cfg, t.rows[0], t.cols[0], 3)
+    torch.testing.assert_close(cache(t.rows[:1], t.cols[:1])[0], want, atol=1e-5, rtol=1e-4)

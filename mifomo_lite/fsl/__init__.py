@@ -9,6 +9,7 @@
 * :mod:`.pseudo_labels` — refinement (LGC / ε-smoothing / none) and the top-k confident filter.
 * :mod:`.metrics` — OA, AA, κ, per-class accuracy, confusion matrix; mean ± population std.
 * :mod:`.baselines` — SVM, nearest prototype and transductive propagation on feature matrices.
+* :mod:`.spatial` — a w×w mean of per-pixel features over the scene, computed lazily.
 """
 
 from .baselines import (
@@ -48,14 +49,15 @@ from .pseudo_labels import (
     select_confident_pseudo_labels,
 )
 from .scheduler import MixupScheduler, wasserstein_distance
+from .spatial import LazyFeatureMap, smooth_feature_map, window_neighbourhood
 
 __all__ = [
-    "CLASS_MASS", "BaselineResult", "CrossDomainMix", "MixupBatch", "MixupScheduler", "PrototypicalHead",
+    "CLASS_MASS", "BaselineResult", "CrossDomainMix", "LazyFeatureMap", "MixupBatch", "MixupScheduler", "PrototypicalHead",
     "PseudoLabelSelection", "affinity_matrix", "aggregate_episodes", "class_mass_normalisation", "classification_metrics",
     "cosine_similarity_matrix", "cross_domain_mixup", "embedding_mixup", "eps_label_smoothing",
     "extend_label_space", "format_mean_std", "fsl_loss", "knn_affinity", "label_propagation",
     "lgc_closed_form", "median_distance_sigma", "nearest_prototype_baseline", "normalized_affinity",
     "pairwise_distances", "propagation_baseline", "prototypes", "refine_pseudo_labels", "ridge_pinv",
     "run_feature_baselines", "sample_beta", "sample_pairs", "select_confident_pseudo_labels",
-    "soft_cross_entropy", "svm_baseline", "to_jsonable", "wasserstein_distance",
+    "smooth_feature_map", "soft_cross_entropy", "svm_baseline", "to_jsonable", "wasserstein_distance", "window_neighbourhood",
 ]

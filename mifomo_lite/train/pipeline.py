@@ -54,8 +54,8 @@ from .config import RunConfig
 __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipeline",
            "embed_pixels", "set_phase_trainables", "adaptation_options", "make_optimizer",
            "run_target_ssl", "train_source_phase", "adapt_on_support", "pseudo_label_pool", "support_pool",
-           "train_intermediate_domain", "evaluate_stage", "predict", "full_graph_scores",
-           "inference_dtype", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes",
+           "train_intermediate_domain", "embed_split", "stage_metrics", "evaluate_stage", "predict", "full_graph_scores",
+           "inference_dtype", "scene_feature_map", "EmbeddingCache", "FeatureCache", "run_baselines", "summarise_episodes",
            "paired_differences"]
 
 
@@ -291,6 +291,19 @@ def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 25
     return torch.cat(out) if out else torch.empty(0, getattr(model, "embed_dim", 0))
 
 
+def scene_feature_map(model: nn.Module, target: "Domain", cfg: RunConfig, device, *,
+                      desc: str = "embedding") -> fsl.LazyFeatureMap:
+    """A :class:`~mifomo_lite.fsl.LazyFeatureMap` of ``model``'s embeddings over the target scene,
+    read out with the run's ``feature_smoothing`` window (each pixel embedded at most once)."""
+    prep = target.prepared
+
+    def compute(rows, cols):
+        return embed_pixels(model, prep, rows, cols, batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
+                            progress=cfg.progress, desc=desc, dtype=inference_dtype(device, cfg))
+
+    return fsl.LazyFeatureMap(compute, prep.height, prep.width, cfg.feature_smoothing)
+
+
 class EmbeddingCache:
     """Embeddings of the target's labelled pixels, computed once per run.
 
@@ -302,8 +315,26 @@ class EmbeddingCache:
         self.model, self.target, self.cfg, self.device = model, target, cfg, device
         self.emb: Optional[torch.Tensor] = None
         self.seconds = 0.0
+        # with feature smoothing the cache holds raw embeddings of whatever pixels the smoothing
+        # windows touch (unlabelled ones too), computed once, and reads them out smoothed
+        self.feature_map = (scene_feature_map(model, target, cfg, device, desc="embedding cache (frozen backbone)")
+                            if cfg.feature_smoothing > 1 else None)
+
+    def raw(self, rows, cols) -> torch.Tensor:
+        """Unsmoothed embeddings (what training on the support set sees on the uncached path)."""
+        if self.feature_map is None:
+            return self(rows, cols)
+        return self._timed(lambda: self.feature_map.read_raw(rows, cols))
+
+    def _timed(self, fn):
+        t0 = time.perf_counter()
+        out = fn()
+        self.seconds += time.perf_counter() - t0
+        return out
 
     def __call__(self, rows, cols) -> torch.Tensor:
+        if self.feature_map is not None:
+            return self._timed(lambda: self.feature_map.read(rows, cols))
         if self.emb is None:
             t0 = time.perf_counter()
             self.emb = embed_pixels(self.model, self.target.prepared, self.target.rows, self.target.cols,
@@ -435,7 +466,7 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
         if cfg.recreate_optimizer_each_support_step and step > 0:
             opt = make_optimizer(model, cfg)
         if cache is not None:  # frozen backbone: the embeddings cannot change
-            emb = cache(split.support_rows, split.support_cols).to(device)
+            emb = cache.raw(split.support_rows, split.support_cols).to(device)
         else:
             with _autocast(device, cfg.amp):
                 emb = model(sx_all).float()
@@ -636,36 +667,61 @@ def _class_mass(scores: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
     return g.to(scores.dtype)
 
 
-def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, propagate: bool,
-                   progress_desc: str = "query", cache: Optional[EmbeddingCache] = None):
-    """Embed support and all query pixels; metrics without and (optionally) with propagation."""
+def embed_split(model, target: Domain, split, cfg: RunConfig, device, *, progress_desc: str = "query",
+                cache: Optional[EmbeddingCache] = None):
+    """Embeddings of the support and query pixels as the evaluation reads them: ``(s_emb, q_emb,
+    feature_map)``. With ``cfg.feature_smoothing > 1`` each is the mean over its window of the
+    scene (:mod:`mifomo_lite.fsl.spatial`) and ``feature_map`` holds the raw embeddings computed
+    (reused by the whole-scene map); otherwise ``feature_map`` is None."""
     if cache is not None:
-        s_emb = cache(split.support_rows, split.support_cols)
-        q_emb = cache(split.query_rows, split.query_cols)
-    else:
-        dtype = inference_dtype(device, cfg)
-        s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
-                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp, dtype=dtype)
-        q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
-                             batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
-                             progress=cfg.progress, desc=progress_desc, dtype=dtype)
+        return (cache(split.support_rows, split.support_cols), cache(split.query_rows, split.query_cols),
+                cache.feature_map)
+    if cfg.feature_smoothing > 1:
+        fmap = scene_feature_map(model, target, cfg, device, desc=progress_desc)
+        rows = np.concatenate([split.support_rows, split.query_rows])
+        cols = np.concatenate([split.support_cols, split.query_cols])
+        emb = fmap.read(rows, cols)   # one pass over every window both sets need
+        return emb[:split.n_support], emb[split.n_support:], fmap
+    dtype = inference_dtype(device, cfg)
+    s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
+                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp, dtype=dtype)
+    q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
+                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
+                         progress=cfg.progress, desc=progress_desc, dtype=dtype)
+    return s_emb, q_emb, None
+
+
+def stage_metrics(model, split, cfg: RunConfig, s_emb: torch.Tensor, q_emb: torch.Tensor, *, propagate: bool) -> dict:
+    """Metrics of one evaluation stage, without and (optionally) with propagation."""
     C = split.n_classes
     out = {"plain": fsl.classification_metrics(split.query_labels,
                                                predict(model, s_emb, split.support_labels, q_emb, C, cfg, False), C)}
     if propagate:
         out["propagated"] = fsl.classification_metrics(
             split.query_labels, predict(model, s_emb, split.support_labels, q_emb, C, cfg, True), C)
-    return out, s_emb, q_emb
+    return out
+
+
+def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, propagate: bool,
+                   progress_desc: str = "query", cache: Optional[EmbeddingCache] = None):
+    """Embed support and all query pixels (:func:`embed_split`); metrics without and (optionally)
+    with propagation. Returns ``(metrics, s_emb, q_emb)``."""
+    s_emb, q_emb, _ = embed_split(model, target, split, cfg, device, progress_desc=progress_desc, cache=cache)
+    return stage_metrics(model, split, cfg, s_emb, q_emb, propagate=propagate), s_emb, q_emb
 
 
 # -------------------------------------------------------------------------------- baselines
 class FeatureCache:
     """Per-pixel features that do not depend on the episode, computed once per run:
-    PCA centre vector, PCA 9×9 mean, and a randomly initialised encoder's embedding."""
+    PCA centre vector, PCA 9×9 mean, and a randomly initialised encoder's embedding. The last two
+    feed the transductive baselines and are read through the run's ``feature_smoothing`` window,
+    exactly as the kit reads its own embeddings (the PCA centre vector feeds the pixel SVM and is
+    never smoothed)."""
 
     def __init__(self, target: Domain, cfg: RunConfig, device):
         self.target, self.cfg, self.device = target, cfg, device
         self._pca = self._mean = self._random = None
+        self._mean_smoothed = self._random_map = None
 
     def rows_of(self, rows, cols) -> np.ndarray:
         return self.target.pixel_index(rows, cols)
@@ -675,7 +731,17 @@ class FeatureCache:
             self._pca = self.target.prepared.pixels(self.target.rows, self.target.cols).numpy()
         return self._pca
 
-    def spatial_mean(self) -> np.ndarray:
+    def spatial_mean(self, smoothed: bool = False) -> np.ndarray:
+        """PCA 9×9 window mean of every labelled pixel; ``smoothed=True`` reads it through the run's
+        ``feature_smoothing`` window (the propagation baseline's features)."""
+        if smoothed and self.cfg.feature_smoothing > 1:
+            if self._mean_smoothed is None:
+                prep = self.target.prepared
+                means = fsl.LazyFeatureMap(
+                    lambda r, c: torch.cat([x.mean(dim=(2, 3)) for _, x in prep.iter_batches(r, c, 2048)]),
+                    prep.height, prep.width, self.cfg.feature_smoothing)
+                self._mean_smoothed = means.read(self.target.rows, self.target.cols).numpy()
+            return self._mean_smoothed
         if self._mean is None:
             chunks = [x.mean(dim=(2, 3)).numpy() for _, x in
                       self.target.prepared.iter_batches(self.target.rows, self.target.cols, 2048)]
@@ -691,10 +757,15 @@ class FeatureCache:
             self._rnd_model = create_model(self.cfg.model, in_chans=self.cfg.pca_components,
                                            patch_size=self.cfg.patch_size).to(self.device)
             self._rnd_model.readout = self.cfg.readout  # the same readout as the kit's model: a fair control
+            if self.cfg.feature_smoothing > 1:     # and the same smoothing
+                self._random_map = scene_feature_map(self._rnd_model, t, self.cfg, self.device, desc="random encoder")
             self._random = np.zeros((len(t.rows), self._rnd_model.embed_dim), dtype=np.float32)
             self._have = np.zeros(len(t.rows), dtype=bool)
         todo = np.unique(idx[~self._have[idx]])
-        if todo.size:
+        if todo.size and self._random_map is not None:
+            self._random[todo] = self._random_map.read(t.rows[todo], t.cols[todo]).numpy()
+            self._have[todo] = True
+        elif todo.size:
             self._random[todo] = embed_pixels(self._rnd_model, t.prepared, t.rows[todo], t.cols[todo],
                                               batch_size=self.cfg.eval_batch_size, device=self.device,
                                               progress=self.cfg.progress, desc="random encoder",
@@ -705,7 +776,8 @@ class FeatureCache:
 
 def run_baselines(cache: FeatureCache, split, include_random: bool = True) -> dict:
     """Classical and transductive baselines on exactly the episode's split. The transductive ones
-    propagate exactly as the kit does (the run's ``propagation_class_mass``)."""
+    read and propagate their features exactly as the kit does (the run's ``feature_smoothing`` and
+    ``propagation_class_mass``); the SVMs see the unsmoothed features."""
     si = cache.rows_of(split.support_rows, split.support_cols)
     qi = cache.rows_of(split.query_rows, split.query_cols)
     C = split.n_classes
@@ -720,7 +792,9 @@ def run_baselines(cache: FeatureCache, split, include_random: bool = True) -> di
     score("SVM (PCA)", fsl.svm_baseline(pca[si], ys, pca[qi], n_classes=C))
     score("SVM (PCA + 9×9 mean)", fsl.svm_baseline(both[si], ys, both[qi], n_classes=C))
     mass = cache.cfg.propagation_class_mass
-    score("PCA 9×9 mean + propagation", fsl.propagation_baseline(mean[si], ys, mean[qi], n_classes=C, class_mass=mass))
+    mean_s = cache.spatial_mean(smoothed=True)  # = mean unless the run smooths features
+    score("PCA 9×9 mean + propagation",
+          fsl.propagation_baseline(mean_s[si], ys, mean_s[qi], n_classes=C, class_mass=mass))
     if include_random:
         score("random encoder + propagation",
               fsl.propagation_baseline(cache.random_encoder(si), ys, cache.random_encoder(qi), n_classes=C,
@@ -797,10 +871,9 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         adapt_on_support(model, target, split, cfg, device, ep_hist, emb_cache)
         t_adapt += time.perf_counter() - t0
         t0 = time.perf_counter()
-        stage, s_emb, q_emb = evaluate_stage(model, target, split, cfg, device,
-                                             propagate=transductive and cfg.report_with_lgc,
-                                             progress_desc=f"episode {e}: query (after support)",
-                                             cache=emb_cache)
+        s_emb, q_emb, fmap = embed_split(model, target, split, cfg, device,
+                                         progress_desc=f"episode {e}: query (after support)", cache=emb_cache)
+        stage = stage_metrics(model, split, cfg, s_emb, q_emb, propagate=transductive and cfg.report_with_lgc)
         rec["after_support"] = stage
         t_eval += time.perf_counter() - t0
 
@@ -813,10 +886,9 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
             lambdas.append(traj)
             t_adapt += time.perf_counter() - t0
             t0 = time.perf_counter()
-            stage, s_emb, q_emb = evaluate_stage(model, target, split, cfg, device,
-                                                 propagate=transductive and cfg.report_with_lgc,
-                                                 progress_desc=f"episode {e}: query (final)",
-                                                 cache=emb_cache)
+            s_emb, q_emb, fmap = embed_split(model, target, split, cfg, device,
+                                             progress_desc=f"episode {e}: query (final)", cache=emb_cache)
+            stage = stage_metrics(model, split, cfg, s_emb, q_emb, propagate=transductive and cfg.report_with_lgc)
             t_eval += time.perf_counter() - t0
         rec["final"] = stage
         if cache is not None:
@@ -826,7 +898,7 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
         episodes.append(rec)
         for k, v in ep_hist.items():
             history.setdefault(k, []).extend(v)
-        last = {"split": split, "support_emb": s_emb, "query_emb": q_emb}
+        last = {"split": split, "support_emb": s_emb, "query_emb": q_emb, "feature_map": fmap}
 
     timings.update(adaptation_s=t_adapt, evaluation_s=t_eval, baselines_s=t_base,
                    total_s=time.perf_counter() - t_start)
