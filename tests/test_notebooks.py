@@ -84,4 +84,5 @@ def test_executes_in_smoke_profile(name, smoke_dir):
     problems = compare_metrics(res.metrics, base)
     assert not problems, f"{name} drifted from notebooks/baselines/smoke.json:\n  " + "\n  ".join(problems)
     assert res.metrics["exercises_passed"] == res.metrics["exercises_total"]
-    assert res.wall_s < 120, f"{name} took {res.wall_s:.0f} s in the smoke profile (budget: well under a minute)"
+    # wall time is a benchmark figure (benchmarks/bench_notebooks.py, goal: smoke suite ≤ 5 min), not a
+    # test: on a shared host a notebook's time varies several-fold and a timed assert fails at random
