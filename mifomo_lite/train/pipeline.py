@@ -737,16 +737,16 @@ class FeatureCache:
         if smoothed and self.cfg.feature_smoothing > 1:
             if self._mean_smoothed is None:
                 prep = self.target.prepared
-                means = fsl.LazyFeatureMap(
-                    lambda r, c: torch.cat([x.mean(dim=(2, 3)) for _, x in prep.iter_batches(r, c, 2048)]),
-                    prep.height, prep.width, self.cfg.feature_smoothing)
+                means = fsl.LazyFeatureMap(self._window_means, prep.height, prep.width, self.cfg.feature_smoothing)
                 self._mean_smoothed = means.read(self.target.rows, self.target.cols).numpy()
             return self._mean_smoothed
         if self._mean is None:
-            chunks = [x.mean(dim=(2, 3)).numpy() for _, x in
-                      self.target.prepared.iter_batches(self.target.rows, self.target.cols, 2048)]
-            self._mean = np.concatenate(chunks)
+            self._mean = self._window_means(self.target.rows, self.target.cols).numpy()
         return self._mean
+
+    def _window_means(self, rows, cols) -> torch.Tensor:
+        """``(N, C)`` mean PCA vector of the patch window around each pixel."""
+        return torch.cat([x.mean(dim=(2, 3)) for _, x in self.target.prepared.iter_batches(rows, cols, 2048)])
 
     def random_encoder(self, idx: np.ndarray) -> np.ndarray:
         """Embeddings of a randomly initialised encoder (same architecture) for labelled-pixel
