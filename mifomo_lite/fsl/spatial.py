@@ -33,10 +33,10 @@ from ..errors import ConfigError, DataError
 __all__ = ["check_window", "window_neighbourhood", "smooth_feature_map", "LazyFeatureMap"]
 
 
-def check_window(size: int) -> int:
-    """A smoothing window side: an odd integer ≥ 1 (1 = no smoothing)."""
-    if isinstance(size, bool) or int(size) != size or size < 1 or size % 2 == 0:
-        raise ConfigError(f"the smoothing window must be an odd integer ≥ 1 (1 = off); got {size!r}")
+def check_window(size: int, name: str = "the smoothing window") -> int:
+    """A smoothing window side: an odd integer ≥ 1 (1 = no smoothing); ``name`` goes into the error."""
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1 or size % 2 == 0:
+        raise ConfigError(f"{name} must be an odd integer ≥ 1 (the window side; 1 = off), got {size!r}")
     return int(size)
 
 
@@ -114,21 +114,18 @@ class LazyFeatureMap:
 
     def read_raw(self, rows, cols) -> torch.Tensor:
         """``(N, D)`` unsmoothed features at ``(rows, cols)`` (computing only those pixels)."""
-        r, c = _coords(rows, cols, self.height, self.width)
-        self.ensure(window_neighbourhood(r, c, self.height, self.width, 1))
-        if r.size == 0:
-            return torch.zeros(0, 0 if self.values is None else self.values.shape[2])
-        return self.values[torch.from_numpy(r), torch.from_numpy(c)].clone()
+        return self._read(rows, cols, 1)
 
     def read(self, rows, cols) -> torch.Tensor:
         """``(N, D)`` features at ``(rows, cols)``, smoothed over ``size``×``size`` windows."""
+        return self._read(rows, cols, self.size)
+
+    def _read(self, rows, cols, size: int) -> torch.Tensor:
         r, c = _coords(rows, cols, self.height, self.width)
-        self.ensure(window_neighbourhood(r, c, self.height, self.width, self.size))
+        self.ensure(window_neighbourhood(r, c, self.height, self.width, size))
         if r.size == 0:
             return torch.zeros(0, 0 if self.values is None else self.values.shape[2])
-        if self.size == 1:
-            return self.values[torch.from_numpy(r), torch.from_numpy(c)].clone()
         # One pass over the whole map (cheap: a 145×145×64 box mean takes milliseconds); pixels not
         # computed hold zeros, but no requested window contains one.
-        smoothed = smooth_feature_map(self.values, self.size)
-        return smoothed[torch.from_numpy(r), torch.from_numpy(c)].clone()
+        values = smooth_feature_map(self.values, size)   # the map itself when size == 1
+        return values[torch.from_numpy(r), torch.from_numpy(c)].clone()

@@ -21,6 +21,7 @@ from typing import Any, Optional, Union
 
 from ..errors import ConfigError
 from ..fsl.baselines import CLASS_MASS
+from ..fsl.spatial import check_window
 
 # Allowed values of the enumerated switches (checked by ``RunConfig.validate``).
 CHOICES: dict[str, tuple] = {
@@ -207,10 +208,7 @@ class RunConfig:
         for key in ("pca_components", "patch_size", "n_shot", "n_test_episodes", "target_ssl_batch_size"):
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be ≥ 1, got {getattr(self, key)!r}")
-        if (isinstance(self.feature_smoothing, bool) or not isinstance(self.feature_smoothing, int)
-                or self.feature_smoothing < 1 or self.feature_smoothing % 2 == 0):
-            raise ConfigError(f"feature_smoothing must be an odd integer ≥ 1 (the window side; 1 = off), "
-                              f"got {self.feature_smoothing!r}")
+        check_window(self.feature_smoothing, "feature_smoothing")
         if int(self.target_ssl_steps) < 0:
             raise ConfigError(f"target_ssl_steps must be ≥ 0 (0 = off), got {self.target_ssl_steps!r}")
         if not self.target_ssl_lr > 0:
