@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mifomo_lite import bench
+from mifomo_tools import bench
 from mifomo_lite.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
