@@ -26,8 +26,8 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["Precision", "choose_precision", "precision_for", "autocast", "grad_scaler", "NoScaler",
-           "REQUESTS"]
+__all__ = ["Precision", "choose_precision", "precision_for", "training_precision", "autocast", "grad_scaler",
+           "NoScaler", "optimizer_step", "REQUESTS"]
 
 BF16_MIN_CAPABILITY = (8, 0)
 REQUESTS = ("auto", "fp32", "bf16", "fp16")
@@ -92,6 +92,12 @@ def precision_for(device: Any, requested: str = "auto") -> Precision:
     return choose_precision(device.type, cap, requested)
 
 
+def training_precision(device: Any, amp: bool) -> Precision:
+    """The precision of a run whose config has the ``amp`` switch: the device's choice when on,
+    fp32 when off."""
+    return precision_for(device, "auto" if amp else "fp32")
+
+
 def autocast(precision: Precision, device_type: str):
     """``torch.autocast`` in ``precision.dtype`` on ``device_type``; a no-op context for fp32."""
     if not precision.autocast_enabled:
@@ -124,3 +130,13 @@ def grad_scaler(precision: Precision, device_type: str = "cuda"):
     if not precision.use_grad_scaler:
         return NoScaler()
     return torch.amp.GradScaler(device_type)
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, scaler: Any) -> None:
+    """One update through ``scaler`` (a ``GradScaler`` or a :class:`NoScaler`): zero the
+    gradients, backward the (scaled) loss, step (skipped by a GradScaler on inf/NaN gradients),
+    update the scale."""
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()

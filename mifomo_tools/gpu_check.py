@@ -190,7 +190,7 @@ def train_step_throughput(size: str, batch: int, device: Any, precision: Any, re
     import torch
 
     from mifomo_lite.models import count_flops, create_model
-    from mifomo_lite.precision import autocast, grad_scaler
+    from mifomo_lite.precision import autocast, grad_scaler, optimizer_step
 
     from .bench import measure
 
@@ -205,12 +205,9 @@ def train_step_throughput(size: str, batch: int, device: Any, precision: Any, re
     model.train()
 
     def step() -> None:
-        opt.zero_grad(set_to_none=True)
         with autocast(precision, dev.type):
             loss = model(x).float().pow(2).mean()
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        optimizer_step(opt, loss, scaler)
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats(dev)

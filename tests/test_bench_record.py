@@ -133,6 +133,17 @@ def test_compare_gives_ratios_per_figure(tmp_path, capsys):
     assert line.split()[-2:] == ["1.500", "samples/s"] and "only in A (1): models / gone" in out
 
 
+def test_importing_the_kit_does_not_import_the_bench_tooling():
+    code = ("import sys, mifomo_lite, mifomo_lite.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith('mifomo_tools')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=REPO,
+                       env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stderr
+    from mifomo_lite import cli
+
+    assert "mifomo_tools.bench_cli" in cli.COMMAND_MODULES and "mifomo_lite.bench_cli" not in cli.COMMAND_MODULES
+
+
 # ------------------------------------------------------------------------------ git stays clean
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_quick_bench_in_a_clone_leaves_git_status_clean(tmp_path):

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from mifomo_lite.errors import ConfigError
-from mifomo_lite.precision import NoScaler, Precision, autocast, choose_precision, grad_scaler, precision_for
+from mifomo_lite.precision import (NoScaler, Precision, autocast, choose_precision, grad_scaler, optimizer_step,
+                                   precision_for, training_precision)
 
 
 @pytest.mark.parametrize("device, cap, dtype, scaler", [
@@ -66,6 +67,13 @@ def test_precision_for_queries_only_cuda_devices(monkeypatch):
     assert precision_for("cuda").dtype == torch.bfloat16
 
 
+def test_training_precision_follows_the_amp_switch(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda d: (8, 0))
+    assert training_precision("cuda", amp=True).dtype == torch.bfloat16
+    assert training_precision("cuda", amp=False).dtype == torch.float32
+    assert training_precision("cpu", amp=True).dtype == torch.float32
+
+
 def test_autocast_is_a_noop_for_fp32_and_casts_otherwise():
     a, b = torch.randn(4, 4), torch.randn(4, 4)
     with autocast(choose_precision("cpu"), "cpu"):
@@ -87,12 +95,9 @@ def _train(precision: Precision, steps: int):
     w0 = model.weight.detach().clone()
     scaler = grad_scaler(precision, "cpu")
     for _ in range(steps):
-        opt.zero_grad(set_to_none=True)
         with autocast(precision, "cpu"):
             loss = (model(x).float() - y).pow(2).mean()
-        scaler.scale(loss).backward()
-        scaler.step(opt)
-        scaler.update()
+        optimizer_step(opt, loss, scaler)
     return model, scaler, w0
 
 
