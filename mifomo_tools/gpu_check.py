@@ -324,7 +324,10 @@ def run_subprocess(cmd: List[str], timeout: float, cwd: Path = ROOT) -> Dict[str
         rc: Optional[int] = proc.returncode
     except subprocess.TimeoutExpired:
         _kill_group(proc)
-        out, err = proc.communicate()
+        try:  # a grandchild in its own session (a Jupyter kernel) may still hold the pipes
+            out, err = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            out, err = "", "(output lost: a child process kept the pipes open after the time limit)"
         rc = None
     except BaseException:
         _kill_group(proc)
@@ -469,7 +472,7 @@ def run_check(args: argparse.Namespace, out_dir: Path, log: Callable[[str], None
             steps[step] = notebooks_step(args.profile, out_dir / "notebooks", t[step])
         s = steps[step]
         log(f"  {s['status']} in {s.get('wall_s', 0):.0f} s" + (f": {s['message']}" if s.get("message") else ""))
-    res = summarize(steps, env, "mifomo-lite bench --gpu " + " ".join(f"--steps {s}" for s in args.steps),
+    res = summarize(steps, env, "mifomo-lite bench --gpu --steps " + " ".join(args.steps),
                     time.perf_counter() - t0)
     write_json(out_dir / "gpu_check.json", res)
     log(f"{'ok' if res['ok'] else 'FAILED'}: {out_dir / 'gpu_check.json'} ({res['wall_s']:.0f} s)")
