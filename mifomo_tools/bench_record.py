@@ -3,7 +3,8 @@
 ``mifomo-lite bench`` writes into ``runs/bench/<stamp>/`` only. This module is the one explicit
 step that changes tracked files (:func:`record`): it copies a finished **full** run into
 ``benchmarks/results.json`` + ``benchmarks/RESULTS.md`` and refreshes the README table. Quick
-runs (few repetitions, small sizes) are refused, so the record only ever holds full figures.
+runs (few repetitions, small sizes) and concurrent runs (``--jobs`` > 1, timings sharing the CPU)
+are refused, so the record only ever holds full, serial figures.
 
 :func:`compare` lines up the figures of two result files (same benchmark, same figure name) and
 gives the ratio ``B / A`` of each, so a change can be judged on the same machine.
@@ -94,6 +95,9 @@ def record(run: Optional[Path] = None, dest: Optional[Path] = None, readme: Opti
         raise ConfigError(f"{where} is a quick run (`{new.get('command', 'mifomo-lite bench --quick')}`): "
                           "quick figures are never recorded; run `mifomo-lite bench` without --quick, "
                           "then `mifomo-lite bench --record`")
+    if int(new.get("jobs", 1)) > 1:
+        raise ConfigError(f"{where} ran {new['jobs']} benchmarks at a time (--jobs {new['jobs']}): their timings "
+                          "shared the CPU; record a serial run (the default --jobs 1)")
     dest = Path(dest) if dest else benchmarks_dir()
     old_file = dest / RESULTS_JSON
     old = json.loads(old_file.read_text(encoding="utf-8")) if old_file.is_file() else None

@@ -61,6 +61,10 @@ def test_record_refuses_a_quick_run_and_writes_nothing(tmp_path):
     with pytest.raises(ConfigError, match=r"run[/\\]results.json is a quick run .*never recorded"):
         bench_record.record(run, dest=dest, readme=tmp_path / "README.md", log=lambda m: None)
     assert (dest / "results.json").read_text() == "{}" and not (dest / "RESULTS.md").exists()
+    concurrent = _write_run(tmp_path / "jobs", dict(_results(False, []), jobs=2))
+    with pytest.raises(ConfigError, match=r"ran 2 benchmarks at a time \(--jobs 2\)"):
+        bench_record.record(concurrent, dest=dest, readme=tmp_path / "README.md", log=lambda m: None)
+    assert (dest / "results.json").read_text() == "{}"
 
 
 def test_record_merges_partial_and_failed_runs_into_the_record():

@@ -256,6 +256,28 @@ def test_paper_step_is_skipped_without_official_weights(tmp_path, monkeypatch):
     assert seen["params"]["spatial"].endswith("spat-vit-base-ultra-checkpoint-1599.pth")
 
 
+def test_paper_step_builds_the_paper_preset_for_the_device(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import mifomo_lite.train.runner as runner
+
+    seen = {}
+
+    def fake_run(cfg, out_dir, log=print):
+        seen.update(cfg=cfg, out=out_dir)
+        metrics = {"summary": {"final/propagated": {"OA": {"mean": 91.5}}}, "timings": {"total_s": 12.0}}
+        return SimpleNamespace(metrics=metrics), Path(out_dir)
+
+    monkeypatch.setattr(runner, "run_to_folder", fake_run)
+    out = gc.paper_step("salinas", 2, tmp_path / "spat.pth", tmp_path / "spec.pth", tmp_path / "paper", device="cpu")
+    cfg = seen["cfg"]
+    assert (cfg.preset, cfg.model, cfg.weights, cfg.target, cfg.n_test_episodes, cfg.device) == \
+        ("paper", "base", "official", "salinas", 2, "cpu")
+    assert cfg.official_spatial == str(tmp_path / "spat.pth") and cfg.progress is False
+    assert out == {"run_dir": str(tmp_path / "paper"), "oa_propagated": 91.5, "train_s": 12.0,
+                   "peak_gpu_mib": None}
+
+
 def test_run_check_writes_one_json_with_every_step(tmp_path, monkeypatch):
     monkeypatch.setattr(gc, "cuda_status", lambda: (True, "Fake GPU"))
     monkeypatch.setattr(gc, "gpu_environment", lambda: {"device": "Fake GPU", "capability": [9, 0], "torch": "x"})
