@@ -163,6 +163,8 @@ def format_compare(cmp: Dict[str, Any], name_a: str = "A", name_b: str = "B") ->
                      f"{ratio:>7}  {r['unit']}")
     for side, key in (("A", "only_a"), ("B", "only_b")):
         if cmp[key]:
-            lines.append(f"only in {side} ({len(cmp[key])}): " + "; ".join(f"{b} / {f}" for b, f in cmp[key]))
+            names = [f"{b} / {f}" for b, f in cmp[key]]
+            more = f"; … and {len(names) - 8} more" if len(names) > 8 else ""
+            lines.append(f"only in {side} ({len(names)}): " + "; ".join(names[:8]) + more)
     lines += [f"warning: {w_}" for w_ in cmp["warnings"]]
     return "\n".join(lines)
