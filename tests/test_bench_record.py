@@ -163,5 +163,13 @@ def test_quick_bench_in_a_clone_leaves_git_status_clean(tmp_path):
     (run,) = (clone / "runs" / "bench").iterdir()
     assert json.loads((run / "results.json").read_text())["quick"] is True
     assert {"results.json", "RESULTS.md", "timings.png"} <= {p.name for p in run.iterdir()}
+    # the other read-only modes, in one process: list, compare, the GPU check (no GPU here) and its plan
+    modes = [["bench", "--list"], ["bench", "--compare", str(run), str(run)], ["bench", "--gpu"],
+             ["bench", "--gpu", "--dry-run"]]
+    code = f"import sys; from mifomo_lite.cli import main; sys.exit(max(main(a) for a in {modes!r}))"
+    r = subprocess.run([sys.executable, "-c", code], cwd=clone, env={**env, "CUDA_VISIBLE_DEVICES": ""},
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "gpu-check: no CUDA GPU here" in r.stdout and "gpu-check plan" in r.stdout
     status = subprocess.run(["git", "status", "--porcelain"], cwd=clone, capture_output=True, text=True, check=True)
     assert status.stdout == ""
