@@ -149,6 +149,7 @@ def test_importing_the_kit_does_not_import_the_bench_tooling():
 
 
 # ------------------------------------------------------------------------------ git stays clean
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 def test_quick_bench_in_a_clone_leaves_git_status_clean(tmp_path):
     if subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True).returncode != 0:
