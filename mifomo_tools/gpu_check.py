@@ -25,7 +25,6 @@ import datetime as _dt
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
