@@ -7,8 +7,9 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mifomo-installed
 PYTEST_ARGS ?=
+GPU_CHECK_ARGS ?=
 
-.PHONY: venv demo test test-fast notebooks-sync clean
+.PHONY: venv demo test test-fast notebooks-sync gpu-check clean
 
 venv: $(STAMP)
 
@@ -28,6 +29,11 @@ test: venv
 
 test-fast: venv
 	$(PY) -m pytest -m "not slow" -x -q $(PYTEST_ARGS)
+
+# On a CUDA machine: notebooks (papermill, colab profile), paper preset (2 episodes), train-step
+# throughput / GEMM peak → runs/gpu-check/<stamp>/gpu_check.json, ≤ 8 min. Without CUDA: one line, exit 0.
+gpu-check: venv
+	$(PY) -m mifomo_tools.gpu_check $(GPU_CHECK_ARGS)
 
 notebooks-sync: venv
 	$(VENV)/bin/jupytext --sync notebooks/*.py

@@ -67,7 +67,7 @@ def worker(cfg: dict) -> dict:
 
     if cfg.get("threads"):
         torch.set_num_threads(int(cfg["threads"]))
-    from mifomo_lite.bench import peak_rss_mib, rss_mib
+    from mifomo_tools.bench import peak_rss_mib, rss_mib
     from mifomo_lite.models import count_flops, create_model
 
     device = cfg["device"]
@@ -197,7 +197,7 @@ def main(argv=None) -> int:
 
 
 def run(quick: bool = False) -> list:
-    """Figures for ``mifomo-lite bench`` (the :mod:`mifomo_lite.bench` contract): throughput,
+    """Figures for ``mifomo-lite bench`` (the :mod:`mifomo_tools.bench` contract): throughput,
     achieved GFLOP/s, fraction of the interleaved fp32 GEMM peak (goal ≥ 50 % for the small model's
     training step) and peak memory per (size, mode). ``quick``: small model only, short runs."""
     import tempfile

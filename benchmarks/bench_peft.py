@@ -75,7 +75,7 @@ def train_worker(cfg: dict) -> dict:
     """One (size, method): time training steps in this process and report memory."""
     import torch
 
-    from mifomo_lite.bench import peak_rss_mib, rss_mib
+    from mifomo_tools.bench import peak_rss_mib, rss_mib
     from mifomo_lite.models.factory import create_model
     from mifomo_lite.peft import apply_adaptation, param_groups
 
@@ -288,7 +288,7 @@ def collect_results(args: argparse.Namespace, log=None) -> dict:
 
 
 def figures(res: dict) -> list[dict]:
-    """The result as figures of the ``mifomo-lite bench`` contract (:mod:`mifomo_lite.bench`)."""
+    """The result as figures of the ``mifomo-lite bench`` contract (:mod:`mifomo_tools.bench`)."""
     figs = []
     threads = res["config"].get("threads")
     for r in res.get("training", []):

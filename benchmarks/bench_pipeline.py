@@ -1,6 +1,6 @@
 """Pipeline benchmarks (issue 5): whole-scene map of Indian Pines, feature cache, demo, accuracy.
 
-Figures (``run(quick)``, see :mod:`mifomo_lite.bench` for the contract):
+Figures (``run(quick)``, see :mod:`mifomo_tools.bench` for the contract):
 
 * **whole-scene map from scratch** — time to classify all 145 × 145 pixels of Indian Pines with
   the lite model (``lite`` preset: PCA-50, 9×9 patches, the shipped micro foundation model; batched
@@ -69,7 +69,7 @@ def map_worker(quick: bool) -> Dict[str, Any]:
     import torch
 
     from mifomo_lite import fsl
-    from mifomo_lite.bench import how_timed, measure, peak_rss_mib, rss_mib
+    from mifomo_tools.bench import how_timed, measure, peak_rss_mib, rss_mib
     from mifomo_lite.data import few_shot_split, load_scene, prepare_scene
     from mifomo_lite.train.config import preset
     from mifomo_lite.train.pipeline import embed_pixels, inference_dtype

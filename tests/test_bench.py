@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mifomo_lite import bench
+from mifomo_tools import bench
 from mifomo_lite.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,9 +101,38 @@ def test_run_benchmarks_writes_json_and_markdown(tmp_path):
     assert "| fake | answer | 42 | count | = 42 | ✅ | constant (quick) |" in md
     assert "| broken | *error* after " in md
     assert not list(d.glob("*.part"))
-    # --only keeps the entries of the benchmarks that did not run
-    res2 = bench.run_benchmarks(quick=True, bench_dir=d, out_dir=d, only=["fake"], budget_s=60, log=lambda m: None)
-    assert sorted(e["name"] for e in res2["benchmarks"]) == ["broken", "fake"]
+    assert (d / "timings.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_default_output_is_a_fresh_run_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "runs_dir", lambda: tmp_path / "runs" / "bench")
+    a, b = bench.new_run_dir(), bench.new_run_dir()
+    assert a != b and a.parent == b.parent == tmp_path / "runs" / "bench" and a.is_dir() and b.is_dir()
+    d = tmp_path / "benchmarks"
+    d.mkdir()
+    (d / "bench_fake.py").write_text("def run(quick):\n    return [{'name': 'n', 'value': 1, 'unit': 's', 'how': 'h'}]\n")
+    res = bench.run_benchmarks(quick=True, bench_dir=d, budget_s=60, log=lambda m: None)
+    (run,) = [p for p in (tmp_path / "runs" / "bench").iterdir() if (p / "results.json").exists()]
+    assert json.loads((run / "results.json").read_text())["created"] == res["created"]
+    assert sorted(p.name for p in d.iterdir()) == ["bench_fake.py"]      # nothing written beside the benchmarks
+
+
+def test_jobs_runs_benchmarks_concurrently(tmp_path):
+    d = tmp_path / "benchmarks"
+    d.mkdir()
+    for name in ("a", "b"):
+        (d / f"bench_{name}.py").write_text(
+            "import time\ndef run(quick):\n    t0 = time.time()\n    time.sleep(2)\n"
+            f"    return [{{'name': '{name}', 'value': 1, 'unit': 's', 'how': 'h', "
+            "'details': {'t0': t0, 't1': time.time()}}]\n")
+    res = bench.run_benchmarks(quick=True, bench_dir=d, out_dir=tmp_path / "out", budget_s=120, jobs=2,
+                               log=lambda m: None)
+    assert [e["name"] for e in res["benchmarks"]] == ["a", "b"] and res["jobs"] == 2
+    assert res["command"].endswith("--jobs 2")
+    spans = [e["figures"][0]["details"] for e in res["benchmarks"]]
+    assert max(s["t0"] for s in spans) < min(s["t1"] for s in spans)     # the two sleeps overlapped
+    with pytest.raises(ConfigError, match="--jobs must be ≥ 1"):
+        bench.run_benchmarks(quick=True, bench_dir=d, out_dir=tmp_path / "out", jobs=0, log=lambda m: None)
 
 
 def test_timeout_stops_the_benchmark_and_its_workers(tmp_path):
@@ -117,7 +146,7 @@ def test_timeout_stops_the_benchmark_and_its_workers(tmp_path):
             open({str(pid_file)!r}, "w").write(str(p.pid))
             time.sleep(120)
     '''))
-    res = bench.run_benchmarks(quick=True, bench_dir=d, out_dir=d, budget_s=4, log=lambda m: None)
+    res = bench.run_benchmarks(quick=True, bench_dir=d, out_dir=tmp_path / "out", budget_s=4, log=lambda m: None)
     (entry,) = res["benchmarks"]
     assert entry["status"] == "timeout" and entry["wall_s"] < 30
     pid = int(pid_file.read_text())

@@ -24,8 +24,11 @@ here (:data:`ADAPTERS`) until they grow a ``run``.
 :func:`run_benchmarks` runs each module in its own subprocess (so peak-memory figures do not leak
 from one benchmark into the next, and a crash or a time-out costs one entry, not the report),
 then writes ``results.json`` (machine, versions, thread counts, git revision, load average, every
-figure) and ``RESULTS.md`` (the same as a Markdown table). If ``README.md`` contains the markers
-``<!-- bench:begin -->`` and ``<!-- bench:end -->``, the table between them is replaced too.
+figure), ``RESULTS.md`` (the same as a Markdown table) and ``timings.png`` into a fresh
+``runs/bench/<stamp>/`` folder. It never writes a tracked file: the committed record
+(``benchmarks/results.json``, ``benchmarks/RESULTS.md`` and the README table between
+``<!-- bench:begin -->`` and ``<!-- bench:end -->``) is updated from a finished full run by
+:mod:`mifomo_tools.bench_record` (``mifomo-lite bench --record``).
 """
 
 from __future__ import annotations
@@ -46,11 +49,11 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from .errors import ConfigError, DataFileNotFound
+from mifomo_lite.errors import ConfigError, DataFileNotFound
 
 __all__ = ["SCHEMA", "FIGURE_KEYS", "measure", "peak_rss_mib", "rss_mib", "machine_info",
            "discover", "check_figures", "run_one", "run_benchmarks", "render_markdown",
-           "write_results", "repo_root", "benchmarks_dir", "QUICK_BUDGET_S"]
+           "write_results", "repo_root", "benchmarks_dir", "runs_dir", "new_run_dir", "QUICK_BUDGET_S"]
 
 SCHEMA = "mifomo_lite.bench/1"
 FIGURE_KEYS = ("name", "value", "unit", "how", "goal", "met", "ratio_of", "note", "details")
@@ -59,6 +62,7 @@ QUICK_BUDGET_S = 285.0      # `bench --quick` must finish in ≤ 5 min on 2 core
 FULL_BUDGET_S = 4 * 3600.0
 RESULTS_JSON = "results.json"
 RESULTS_MD = "RESULTS.md"
+TIMINGS_PNG = "timings.png"
 
 
 # ------------------------------------------------------------------------------ measuring
@@ -154,7 +158,7 @@ def machine_info() -> Dict[str, Any]:
     import numpy as np
     import torch
 
-    from .utils import environment_record
+    from mifomo_lite.utils import environment_record
 
     env = environment_record()
     blas = []
@@ -352,7 +356,7 @@ def run_one(path: Path, quick: bool, timeout: float, log: Callable[[str], None] 
                              "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}
     with tempfile.TemporaryDirectory(prefix="mifomo-bench-") as tmp:
         result = Path(tmp) / "figures.json"
-        cmd = [sys.executable, "-m", "mifomo_lite.bench", "--worker", str(path), "--result", str(result)]
+        cmd = [sys.executable, "-m", "mifomo_tools.bench", "--worker", str(path), "--result", str(result)]
         if quick:
             cmd.append("--quick")
         t0 = time.perf_counter()
@@ -410,52 +414,116 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def runs_dir() -> Path:
+    """Where ``bench`` writes by default: ``runs/bench/`` of the checkout (git-ignored)."""
+    return repo_root() / "runs" / "bench"
+
+
+def new_run_dir(parent: Optional[Path] = None) -> Path:
+    """A fresh ``runs/bench/<UTC stamp>/`` folder (``-2``, ``-3`` … when the stamp is taken)."""
+    parent = Path(parent) if parent else runs_dir()
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%d-%H%M%S")
+    for k in range(1, 1000):
+        d = parent / (stamp if k == 1 else f"{stamp}-{k}")
+        try:
+            d.mkdir(parents=True, exist_ok=False)
+            return d
+        except FileExistsError:
+            continue
+    raise ConfigError(f"could not create a fresh run folder under {parent}")
+
+
+def _run_entries(paths: List[Path], quick: bool, budget: float, jobs: int,
+                 log: Callable[[str], None]) -> List[Dict[str, Any]]:
+    """Run each benchmark in its own subprocess: one after the other (``jobs`` = 1), or ``jobs`` at
+    a time (joblib threads, each driving one local worker process; concurrent benchmarks share the
+    CPU, so their timings are not comparable with a serial run's)."""
+    t_start = time.perf_counter()
+    if jobs <= 1:
+        entries = []
+        for i, path in enumerate(paths):
+            left = budget - (time.perf_counter() - t_start)
+            # share what is left fairly between the benchmarks still to run
+            share = left / (len(paths) - i) if quick else left
+            log(f"→ {path.stem} (≤ {share:.0f} s)")
+            entries.append(run_one(path, quick, share, log))
+        return entries
+    from joblib import Parallel, delayed
+
+    rounds = math.ceil(len(paths) / jobs)
+    share = budget / rounds if quick else budget
+    log(f"→ {len(paths)} benchmarks, {jobs} at a time (≤ {share:.0f} s each)")
+    return list(Parallel(n_jobs=jobs, backend="threading")(
+        delayed(run_one)(path, quick, share, log) for path in paths))
+
+
 def run_benchmarks(quick: bool = False, out_dir: Optional[Path] = None, only: Optional[Sequence[str]] = None,
-                   bench_dir: Optional[Path] = None, budget_s: Optional[float] = None,
+                   bench_dir: Optional[Path] = None, budget_s: Optional[float] = None, jobs: int = 1,
                    log: Callable[[str], None] = print) -> Dict[str, Any]:
-    """Run the benchmarks (all, or ``only``) and write ``results.json`` and ``RESULTS.md`` into
-    ``out_dir`` (default ``benchmarks/``). With ``only``, entries of the other benchmarks already
-    in ``out_dir/results.json`` are kept (each entry records when it was measured)."""
+    """Run the benchmarks (all, or ``only``) and write ``results.json``, ``RESULTS.md`` and
+    ``timings.png`` into ``out_dir`` (default: a fresh ``runs/bench/<stamp>/``).
+
+    Nothing tracked by git is written: the committed record (``benchmarks/results.json``, the
+    README table) changes only through :func:`mifomo_tools.bench_record.record`."""
+    if int(jobs) < 1:
+        raise ConfigError(f"--jobs must be ≥ 1, got {jobs}")
     paths = discover(bench_dir, only)
-    out_dir = Path(out_dir) if out_dir else (Path(bench_dir) if bench_dir else benchmarks_dir())
+    out_dir = Path(out_dir) if out_dir else new_run_dir()
     budget = budget_s if budget_s is not None else (QUICK_BUDGET_S if quick else FULL_BUDGET_S)
     t_start = time.perf_counter()
     env = machine_info()
     log(f"mifomo-lite bench{' --quick' if quick else ''}: {len(paths)} benchmark(s), budget {budget:.0f} s; "
         f"{env.get('cpu_model')}, {env.get('cpu_count')} cores, torch {env['torch']} "
         f"({env['torch_threads']} threads), load {env.get('load_average')}")
-    entries = []
-    for i, path in enumerate(paths):
-        left = budget - (time.perf_counter() - t_start)
-        # share what is left fairly between the benchmarks still to run
-        share = left / (len(paths) - i) if quick else left
-        log(f"→ {path.stem} (≤ {share:.0f} s)")
-        entries.append(run_one(path, quick, share, log))
+    entries = _run_entries(paths, quick, budget, int(jobs), log)
     results = {
         "schema": SCHEMA,
         "created": _now(),
         "quick": bool(quick),
         "command": "mifomo-lite bench" + (" --quick" if quick else "")
-                   + (" --only " + " ".join(only) if only else ""),
+                   + (" --only " + " ".join(only) if only else "") + (f" --jobs {jobs}" if jobs > 1 else ""),
+        "jobs": int(jobs),
         "wall_s": round(time.perf_counter() - t_start, 2),
         "cpu_s": round(sum(e.get("cpu_s", 0.0) for e in entries), 2),
         "budget_s": budget,
         "environment": env,
         "load_average_after": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "benchmarks": entries,
+        "benchmarks": sorted(entries, key=lambda e: e["name"]),
     }
-    if only:
-        old = _read_json(out_dir / RESULTS_JSON)
-        if old and old.get("schema") == SCHEMA:
-            ran = {e["name"] for e in entries}
-            kept = [e for e in old.get("benchmarks", []) if e["name"] not in ran]
-            results["benchmarks"] = sorted(kept + entries, key=lambda e: e["name"])
-            results["merged_from"] = {"created": old.get("created"), "kept": [e["name"] for e in kept]}
-    # the README block is refreshed only for the checkout's own results (not for --out elsewhere)
-    readme = repo_root() / "README.md" if out_dir.resolve() == benchmarks_dir().resolve() else None
-    write_results(results, out_dir, readme)
-    log(f"wrote {out_dir / RESULTS_JSON} and {out_dir / RESULTS_MD} ({results['wall_s']:.0f} s)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_results(results, out_dir)
+    plot_timings(results, out_dir / TIMINGS_PNG)
+    log(f"wrote {out_dir / RESULTS_JSON}, {out_dir / RESULTS_MD} and {out_dir / TIMINGS_PNG} "
+        f"({results['wall_s']:.0f} s)")
     return results
+
+
+def plot_timings(results: Dict[str, Any], path: Path) -> Optional[Path]:
+    """A bar chart of wall and CPU seconds per benchmark (best effort: None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover - matplotlib is a dependency
+        return None
+    from mifomo_lite.utils import atomic_path
+
+    entries = results.get("benchmarks", [])
+    names = [e["name"] for e in entries]
+    xs = range(len(names))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.2 * len(names) + 2), 3.2))
+    ax.bar([x - 0.2 for x in xs], [e.get("wall_s", 0.0) for e in entries], 0.4, label="wall s")
+    ax.bar([x + 0.2 for x in xs], [e.get("cpu_s", 0.0) for e in entries], 0.4, label="CPU s")
+    ax.set_xticks(list(xs), names)
+    ax.set_ylabel("seconds")
+    ax.set_title(results.get("command", "mifomo-lite bench"), fontsize=9)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=80)
+    plt.close(fig)
+    return path
 
 
 def _read_json(path: Path) -> Optional[dict]:
@@ -473,7 +541,7 @@ def write_results(results: Dict[str, Any], out_dir: Path, readme: Optional[Path]
     """Write ``results.json`` and ``RESULTS.md``; when ``readme`` holds the markers
     ``<!-- bench:begin -->`` … ``<!-- bench:end -->``, replace what is between them with the table
     (so the README shows the latest figures without copy-and-paste)."""
-    from .utils import atomic_path
+    from mifomo_lite.utils import atomic_path
 
     out_dir = Path(out_dir)
     md = render_markdown(results)
@@ -487,7 +555,7 @@ def write_results(results: Dict[str, Any], out_dir: Path, readme: Optional[Path]
 
 def update_readme(readme: Path, md: str) -> bool:
     """Replace the block between the bench markers of ``readme``; False when there are none."""
-    from .utils import atomic_path
+    from mifomo_lite.utils import atomic_path
 
     try:
         text = readme.read_text(encoding="utf-8")
@@ -573,33 +641,11 @@ def _fmt_load(load: Any) -> str:
     return "/".join(f"{x:.1f}" for x in load) if load else "?"
 
 
-# ------------------------------------------------------------------------------ bad inputs
-BAD_INPUTS_TESTS = Path("tests") / "test_bad_inputs.py"
-BAD_INPUTS_DOC = Path("docs") / "bad_inputs.md"
-
-
-def bad_inputs_doc(out: Optional[Path] = None, log: Callable[[str], None] = print) -> Path:
-    """Run every bad-input case of ``tests/test_bad_inputs.py`` and (re)write ``docs/bad_inputs.md``
-    from the messages they produce, so the documented messages are the tested ones."""
-    src = repo_root() / BAD_INPUTS_TESTS
-    if not src.is_file():
-        raise DataFileNotFound(f"{src} not found (the bad-input matrix lives in the git checkout)")
-    mod = load_module(src)
-    text = mod.render_doc(mod.collect_all())
-    out = Path(out) if out else repo_root() / BAD_INPUTS_DOC
-    from .utils import atomic_path
-
-    with atomic_path(out) as tmp:
-        tmp.write_text(text, encoding="utf-8")
-    log(f"wrote {out} ({len(mod.CASES)} bad inputs)")
-    return out
-
-
 # ------------------------------------------------------------------------------ worker entry
 def _worker_main(argv: Optional[Sequence[str]] = None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="python -m mifomo_lite.bench")
+    ap = argparse.ArgumentParser(prog="python -m mifomo_tools.bench")
     ap.add_argument("--worker", type=Path, required=True)
     ap.add_argument("--result", type=Path, required=True)
     ap.add_argument("--quick", action="store_true")
