@@ -32,9 +32,7 @@ from .api import (
 from .counts import (
     closed_form_adapter_params,
     cp_param_count,
-    format_parameter_table,
     lora_param_count,
-    parameter_table,
     prompt_param_count,
 )
 from .cp import CP_INITS, CoalescentProjection, init_cp_, install_cp, remove_cp
@@ -42,6 +40,7 @@ from .errors import AdaptationError, AdapterFileError
 from .io import load_adapter, read_adapter_metadata, save_adapter
 from .lora import LORA_VARIANTS, LoRALinear, unwrap_lora
 from .prompts import find_prompt_encoders, install_prompts, remove_prompts
+from .table import format_parameter_table, parameter_table
 from .protocol import PHASES, TRAINABLE_SETS, protocol_trainables
 
 __all__ = [
