@@ -26,6 +26,7 @@ from .api import (
     merge_adapters,
     param_groups,
     remove_adaptation,
+    set_trainables,
     summarize,
     unmerge_adapters,
 )
@@ -45,7 +46,7 @@ from .protocol import PHASES, TRAINABLE_SETS, protocol_trainables
 
 __all__ = [
     "METHODS", "AdaptationSummary", "PartCount", "CPOptions", "LoRAOptions", "PromptOptions",
-    "apply_adaptation", "remove_adaptation", "current_adaptation", "adapter_parameters", "summarize",
+    "apply_adaptation", "set_trainables", "remove_adaptation", "current_adaptation", "adapter_parameters", "summarize",
     "param_groups", "merge_adapters", "unmerge_adapters", "is_merged",
     "cp_param_count", "lora_param_count", "prompt_param_count", "closed_form_adapter_params",
     "parameter_table", "format_parameter_table",

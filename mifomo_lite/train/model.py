@@ -11,8 +11,7 @@ from torch import nn
 from .. import fsl
 from ..errors import ConfigError
 from ..models import create_model, load_foundation_model
-from ..peft import adapter_parameters, param_groups
-from ..peft.protocol import matches_any, protocol_trainables
+from ..peft import param_groups, set_trainables
 from .config import RunConfig
 
 __all__ = ["build_model", "set_phase_trainables", "adaptation_options", "make_optimizer", "trainable_state",
@@ -63,17 +62,9 @@ def _load_pretrained_partial(cfg: RunConfig, overrides: dict, original: Exceptio
 
 
 def set_phase_trainables(model: nn.Module, cfg: RunConfig, phase: str) -> None:
-    """Freeze everything, then unfreeze the adapter and the protocol's trainables of ``phase``."""
-    if cfg.adaptation == "full":
-        model.requires_grad_(True)
-        return
-    model.requires_grad_(False)
-    for _, p in adapter_parameters(model).values():
-        p.requires_grad_(True)
-    prefixes = protocol_trainables(cfg.trainable_set, phase) + ("classifier",)
-    for name, p in model.named_parameters():
-        if matches_any(name, prefixes):
-            p.requires_grad_(True)
+    """Make the run's trainables of ``phase`` the only ones that train (adapter, protocol set,
+    and the prototypical head's scale): :func:`mifomo_lite.peft.set_trainables`."""
+    set_trainables(model, cfg.adaptation, cfg.trainable_set, phase, ("classifier",))
 
 
 def adaptation_options(cfg: RunConfig) -> dict:
