@@ -74,15 +74,8 @@ def predict(model: nn.Module, support_emb: torch.Tensor, support_y: np.ndarray, 
 
 
 def _class_mass(scores: torch.Tensor, cfg: RunConfig) -> torch.Tensor:
-    """The run's class mass normalisation of the batch-80 LGC's scores. Each row keeps its original
-    sum, so that ``pseudo_label_target="lgc_raw"`` still gets targets of the released code's scale;
-    only the split between classes (and so the argmax) changes."""
-    if cfg.propagation_class_mass == "none":
-        return scores
-    f = scores.detach().cpu().double().clamp_min(0.0)
-    g = torch.as_tensor(fsl.class_mass_normalisation(f.numpy()))
-    g = g * (f.sum(1, keepdim=True) / g.sum(1, keepdim=True).clamp_min(1e-300))
-    return g.to(scores.dtype)
+    """The run's class mass normalisation of the official LGC's scores, row sums kept."""
+    return fsl.class_mass_rescaled(scores, cfg.propagation_class_mass)
 
 
 def stage_metrics(model, split, cfg: RunConfig, s_emb: torch.Tensor, q_emb: torch.Tensor, *, propagate: bool) -> dict:

@@ -182,7 +182,7 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
         n1, n2, n3 = len(sy), len(sy) + len(qy), len(sy) + len(qy) + len(ts)
         e_ss, e_sq, e_ts, e_tq = emb[:n1], emb[n1:n2], emb[n2:n3], emb[n3:]
         protos = torch.cat([fsl.prototypes(e_ss, sy, ep.n_way),
-                            _class_means(e_ts, torch.as_tensor(ts_lab, device=device), n_tgt)])
+                            fsl.class_means(e_ts, torch.as_tensor(ts_lab, device=device), n_tgt)])
         ys_joint, yt_joint = fsl.extend_label_space(onehot(qy, n_src).to(device), ty_q, n_src, n_tgt)
         loss = emb.new_zeros(())
         if cfg.use_mixup:
@@ -209,14 +209,6 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
         if cfg.use_mixup:
             sched.update(t, N, e_sq.detach().cpu(), e_tq.detach().cpu(), mix_e.x.detach().cpu())
     return list(sched.trajectory) if cfg.use_mixup else []
-
-
-def _class_means(emb: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tensor:
-    """Class means; classes with no member get a zero prototype (cosine logit 0)."""
-    out = emb.new_zeros(n, emb.shape[1])
-    out.index_add_(0, labels, emb)
-    counts = torch.bincount(labels, minlength=n).clamp_min(1).to(emb.dtype)
-    return out / counts[:, None]
 
 
 def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.Tensor,
