@@ -85,3 +85,30 @@ def test_sigma50_cosine_graph_is_nearly_uniform_and_isolated_nodes_are_safe():
         label_propagation(x[:3], y[:3], x[3:], None)  # query_init='probs' needs probabilities
     with pytest.raises(ConfigError):
         lgc_closed_form(x, y, 1.0, 1.0)
+
+
+def test_class_mass_rescaled_keeps_row_sums_and_moves_the_big_class_s_rows():
+    import numpy as np
+
+    from mifomo_lite.fsl import class_mass_normalisation, class_mass_rescaled
+
+    scores = torch.tensor([[3.0, 1.0], [2.0, 1.5], [2.5, 0.1], [0.2, 1.0]])
+    out = class_mass_rescaled(scores, "estimated")
+    torch.testing.assert_close(out.sum(1), scores.sum(1))
+    want = class_mass_normalisation(scores.numpy()).argmax(1)
+    assert np.array_equal(out.argmax(1).numpy(), want) and out.argmax(1).tolist() != scores.argmax(1).tolist()
+    assert class_mass_rescaled(scores, "none") is scores
+
+
+def test_graph_label_propagation_spreads_labels_along_the_knn_graph():
+    import numpy as np
+
+    from mifomo_lite.fsl import graph_label_propagation
+
+    x = np.concatenate([np.linspace(0, 1, 10), np.linspace(5, 6, 10)])[:, None]
+    order = np.r_[0, 10, 1:10, 11:20]            # one labelled point per cluster first
+    y = np.zeros((20, 2))
+    y[0, 0] = y[1, 1] = 1.0
+    f, info = graph_label_propagation(x[order], y, 2, k=3)
+    assert info["graph"] == "knn" and f.shape == (18, 2)
+    assert f[:9].argmax(1).tolist() == [0] * 9 and f[9:].argmax(1).tolist() == [1] * 9

@@ -66,3 +66,13 @@ def test_soft_cross_entropy_matches_ce_and_does_not_renormalise():
         soft_cross_entropy(logits, raw[:, :3])
     with pytest.raises(EpisodeError):
         fsl_loss(logits, torch.tensor([0, 4, 1, 2, 2, 0]))
+
+
+def test_class_means_match_prototypes_and_zero_an_empty_class():
+    from mifomo_lite.fsl import class_means
+
+    torch.manual_seed(0)
+    emb, y = torch.randn(6, 4), torch.tensor([0, 0, 1, 1, 1, 2])
+    torch.testing.assert_close(class_means(emb, y, 3), prototypes(emb, y, 3))
+    out = class_means(emb, y, 4)
+    assert torch.equal(out[3], torch.zeros(4)) and torch.allclose(out[1], emb[2:5].mean(0))

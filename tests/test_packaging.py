@@ -1,5 +1,7 @@
 """The kit installs, imports, exposes its console script, and keeps its declared contracts."""
 
+import argparse
+import importlib
 import re
 import subprocess
 import sys
@@ -36,10 +38,33 @@ def test_environment_yml_mirrors_pyproject():
     assert not missing, f"environment.yml lacks {sorted(missing)}"
 
 
-def test_every_command_module_registers():
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "command")
-    assert len(sub.choices) >= len(COMMAND_MODULES)
+def _handled_commands(parser: argparse.ArgumentParser, prefix: str = "") -> list:
+    """Every leaf command below ``parser`` as (path, handler): a command either has a handler or
+    sub-commands that all have one."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if parser.get_default("handler") is not None or not subs:
+        return [(prefix, parser.get_default("handler"))]
+    return [leaf for a in subs for name, p in a.choices.items() for leaf in _handled_commands(p, f"{prefix} {name}")]
+
+
+@pytest.mark.parametrize("module", COMMAND_MODULES)
+def test_every_command_module_registers(module):
+    """Each module adds at least one command, and every command it adds reaches a handler."""
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command")
+    importlib.import_module(module).register(sub)
+    assert sub.choices, f"{module} registered no command"
+    leaves = [leaf for name, p in sub.choices.items() for leaf in _handled_commands(p, name)]
+    missing = [path for path, handler in leaves if not callable(handler)]
+    assert not missing, f"{module}: commands without a handler: {missing}"
+
+
+def test_the_parser_holds_every_module_s_commands():
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    for module in COMMAND_MODULES:
+        own = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(module).register(own)
+        assert set(own.choices) <= set(sub.choices), module
 
 
 def test_cli_without_command_prints_help(capsys):

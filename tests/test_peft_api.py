@@ -19,7 +19,7 @@ from mifomo_lite.peft import (
     protocol_trainables,
     remove_adaptation,
 )
-from mifomo_lite.peft.toy import ToyDualBranch, ToyEncoder
+from toy_models import ToyDualBranch, ToyEncoder
 
 PROTO_SOURCE = ("spat_encoder.patch_embed", "spat_encoder.pos_embed", "spec_encoder.spat_map",
                 "spec_encoder.l1", "DR", "mlp_spec", "merger")

@@ -21,7 +21,7 @@ from mifomo_lite.peft import (
     remove_cp,
     unmerge_adapters,
 )
-from mifomo_lite.peft.toy import ToyDualBranch, ToyEncoder
+from toy_models import ToyDualBranch, ToyEncoder
 
 
 def _perturb(model, scale=0.3, seed=1):

@@ -15,7 +15,7 @@ from mifomo_lite.peft import (
     read_adapter_metadata,
     save_adapter,
 )
-from mifomo_lite.peft.toy import ToyDualBranch
+from toy_models import ToyDualBranch
 
 
 def _trained(method, seed=0, **opts):

@@ -20,7 +20,7 @@ from mifomo_lite.peft import (
     unmerge_adapters,
     unwrap_lora,
 )
-from mifomo_lite.peft.toy import ToyDualBranch, ToyEncoder
+from toy_models import ToyDualBranch, ToyEncoder
 
 
 def _randomize_B(model, scale=0.2, seed=3):

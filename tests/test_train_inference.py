@@ -149,6 +149,39 @@ def test_ablate_accepts_ready_scenes(domains, tmp_path):
     assert payload["config"]["target"] == cfg.target
 
 
+@pytest.mark.slow
+def test_ablate_with_two_jobs_gives_the_serial_results_and_folders(domains, tmp_path):
+    import json
+
+    src, tgt = domains
+    cfg = preset("smoke", **SMALL)
+    kw = dict(names=["full", "no_mixup"], log=lambda *a: None, target_scene=tgt, source_scenes=[src])
+    serial, out1 = ablate(cfg, out_dir=tmp_path / "serial", **kw)
+    parallel, out2 = ablate(cfg, out_dir=tmp_path / "jobs2", jobs=2, **kw)
+
+    def comparable(payload):
+        return {k: {kk: vv for kk, vv in v.items() if kk != "time_s"} for k, v in payload["ablations"].items()}
+
+    assert comparable(serial) == comparable(parallel) and serial["baselines"] == parallel["baselines"]
+    assert serial["baselines"]         # the first row ran the baselines
+    files = sorted(p.relative_to(out1) for p in out1.rglob("*"))
+    assert files == sorted(p.relative_to(out2) for p in out2.rglob("*"))
+    for name in ("full", "no_mixup"):
+        a, b = (json.loads((o / name / "metrics.json").read_text()) for o in (out1, out2))
+        assert {k: v for k, v in a.items() if k not in ("timings", "environment")} == \
+            {k: v for k, v in b.items() if k not in ("timings", "environment")}
+
+
+def test_sweep_rejects_bad_jobs_and_executors():
+    from mifomo_lite.sweep import run_tasks
+
+    assert run_tasks(pow, [(2, 3), (3, 2)], jobs=2) == [8, 9]   # in task order
+    with pytest.raises(ConfigError, match="jobs must be"):
+        run_tasks(pow, [(2, 3)], jobs=0)
+    with pytest.raises(ConfigError, match="executor='dask'"):
+        run_tasks(pow, [(2, 3)], executor="dask")
+
+
 def test_paired_differences_and_their_sentence():
     from mifomo_lite.train.pipeline import paired_differences
 
@@ -300,3 +333,14 @@ def test_frozen_backbone_cache_smooths_reads_but_trains_on_raw_embeddings(domain
     torch.testing.assert_close(cache.raw(t.rows[:3], t.cols[:3]), raw, atol=1e-5, rtol=1e-4)
     want = _window_mean_of_raw(res.model, t.prepared, cfg, t.rows[0], t.cols[0], 3)
     torch.testing.assert_close(cache(t.rows[:1], t.cols[:1])[0], want, atol=1e-5, rtol=1e-4)
+
+
+def test_cluster_executors_without_their_package_say_how_to_install():
+    import importlib.util
+
+    from mifomo_lite.sweep import run_tasks
+
+    for name in ("ray", "submitit"):
+        if importlib.util.find_spec(name) is None:
+            with pytest.raises(ConfigError, match=r"mifomo-lite\[cluster\]"):
+                run_tasks(pow, [(2, 3)], executor=name)

@@ -99,29 +99,82 @@ def test_every_ablation_runs(domains, name):
         assert "intermediate" not in res.history
 
 
+@pytest.fixture(scope="module")
+def head_only(domains):
+    return run(domains, n_test_episodes=1, baselines=False, adaptation="head")
+
+
 @pytest.mark.parametrize("method", ["lora", "prompt", "full"])
-def test_other_adaptation_methods_run(domains, method):
+def test_other_adaptation_methods_run(domains, head_only, method):
+    """Each method installs what it names, trains it, and so changes the result of head-only."""
     res = run(domains, n_test_episodes=1, baselines=False, adaptation=method)
-    assert res.metrics["adaptation"]["method"] == method
+    summary = res.metrics["adaptation"]
+    assert summary["method"] == method
+    if method == "full":
+        assert summary["adapter"] == 0 and summary["trainable"] == summary["total"]
+    else:
+        assert summary["adapter"] == summary["closed_form"] > 0
+        assert any(method in n or "prompts" in n for n in summary["trainable_names"])
+    assert res.metrics["episodes"] != head_only.metrics["episodes"]
 
 
-def test_switches_change_behaviour(domains):
-    base = run(domains, n_test_episodes=1, baselines=False)
-    other = run(domains, n_test_episodes=1, baselines=False, pseudo_label_refiner="none",
-                pseudo_label_target="onehot", reset_phase1_trainables="transfer",
-                recreate_optimizer_each_support_step=False, lgc_batch_size=None,
-                mixup_temperature_form="commented", eval_propagation="full_graph")
-    assert base.metrics["episodes"] != other.metrics["episodes"]
+# Each switch alone, on a base where the switch is read: flipping it must change the run.
+SWITCHES = {
+    "pseudo_label_refiner": ({}, {"pseudo_label_refiner": "none"}),
+    "pseudo_label_target": ({}, {"pseudo_label_target": "onehot"}),
+    "reset_phase1_trainables": ({}, {"reset_phase1_trainables": "transfer"}),
+    "recreate_optimizer_each_support_step": ({}, {"recreate_optimizer_each_support_step": False}),
+    "mixup_temperature_form": ({}, {"mixup_temperature_form": "commented"}),
+    "eval_propagation": ({"eval_propagation": "full_graph"}, {"eval_propagation": "official"}),
+    "pseudo_label_propagation": ({"pseudo_label_propagation": "full_graph"},
+                                 {"pseudo_label_propagation": "official"}),
+    # the batch size of the official LGC, at evaluation and for the pseudo-labels
+    "lgc_batch_size": ({"eval_propagation": "official", "pseudo_label_propagation": "official"},
+                       {"eval_propagation": "official", "pseudo_label_propagation": "official",
+                        "lgc_batch_size": None}),
+}
 
 
-def test_code_reset_restores_target_trainables(domains):
-    """With code_reset every test episode starts from the pre-phase-1 target trainables."""
-    src, tgt = domains
-    a = run(domains, n_test_episodes=1, baselines=False, source_episodes=0)
-    b = run(domains, n_test_episodes=1, baselines=False, source_episodes=3)
-    # phase 1 only changes parameters that code_reset does NOT restore (pos_embed, merger, ...):
-    # so the two runs differ, but the restored patch embedding starts equal
-    assert a.metrics["episodes"] != b.metrics["episodes"]
+def _behaviour(res) -> tuple:
+    return res.metrics["episodes"], res.lambda_trajectories
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_switch_alone_changes_behaviour(domains, switch):
+    base_kw, flipped_kw = SWITCHES[switch]
+    base = run(domains, n_test_episodes=1, baselines=False, **base_kw)
+    flipped = run(domains, n_test_episodes=1, baselines=False, **flipped_kw)
+    assert getattr(flipped.config, switch) != getattr(base.config, switch)
+    assert _behaviour(base) != _behaviour(flipped), f"{switch} changed nothing"
+
+
+def test_code_reset_restores_target_trainables():
+    """Every test episode starts from the state after phase 1, except that ``code_reset`` puts the
+    target-phase trainables back to their values before phase 1; ``transfer`` keeps phase 1's."""
+    from mifomo_lite.peft import apply_adaptation
+    from mifomo_lite.train.model import restore_episode_start, trainable_state
+
+    cfg = preset("smoke", **SMALL)
+    torch.manual_seed(0)
+    model = build_model(cfg, torch.device("cpu"))
+    apply_adaptation(model, cfg.adaptation, trainable_set=cfg.trainable_set, phase="source",
+                     extra_trainable=("classifier",))
+    set_phase_trainables(model, cfg, "target")
+    initial = trainable_state(model)
+    with torch.no_grad():                        # "phase 1": every parameter moves
+        for p in model.parameters():
+            p.add_(1.0)
+    phase1 = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():                        # "episode 0" moves them again
+        for p in model.parameters():
+            p.mul_(3.0)
+    assert initial and len(initial) < len(phase1)
+    for mode, expect_initial in (("code_reset", True), ("transfer", False)):
+        restore_episode_start(model, cfg.replace(reset_phase1_trainables=mode), phase1, initial)
+        for name, value in model.state_dict().items():
+            want = initial[name] if (expect_initial and name in initial) else phase1[name]
+            assert torch.equal(value, want), f"{mode}: {name}"
+        assert {n for n, p in model.named_parameters() if p.requires_grad} == set(initial), mode
 
 
 def test_channel_mismatch_between_domains_is_explained():

@@ -13,10 +13,7 @@
 """
 
 from .baselines import (
-    CLASS_MASS,
     BaselineResult,
-    class_mass_normalisation,
-    knn_affinity,
     nearest_prototype_baseline,
     propagation_baseline,
     run_feature_baselines,
@@ -33,7 +30,12 @@ from .mixup import (
     sample_pairs,
 )
 from .propagation import (
+    CLASS_MASS,
     affinity_matrix,
+    class_mass_normalisation,
+    class_mass_rescaled,
+    graph_label_propagation,
+    knn_affinity,
     label_propagation,
     lgc_closed_form,
     median_distance_sigma,
@@ -41,7 +43,7 @@ from .propagation import (
     pairwise_distances,
     ridge_pinv,
 )
-from .protonet import PrototypicalHead, cosine_similarity_matrix, fsl_loss, prototypes, soft_cross_entropy
+from .protonet import PrototypicalHead, class_means, cosine_similarity_matrix, fsl_loss, prototypes, soft_cross_entropy
 from .pseudo_labels import (
     PseudoLabelSelection,
     eps_label_smoothing,
@@ -55,9 +57,9 @@ __all__ = [
     "CLASS_MASS", "BaselineResult", "CrossDomainMix", "LazyFeatureMap", "MixupBatch", "MixupScheduler", "PrototypicalHead",
     "PseudoLabelSelection", "affinity_matrix", "aggregate_episodes", "class_mass_normalisation", "classification_metrics",
     "cosine_similarity_matrix", "cross_domain_mixup", "embedding_mixup", "eps_label_smoothing",
-    "extend_label_space", "format_mean_std", "fsl_loss", "knn_affinity", "label_propagation",
+    "extend_label_space", "format_mean_std", "fsl_loss", "knn_affinity", "label_propagation", "graph_label_propagation", "class_mass_rescaled",
     "lgc_closed_form", "median_distance_sigma", "nearest_prototype_baseline", "normalized_affinity",
-    "pairwise_distances", "propagation_baseline", "prototypes", "refine_pseudo_labels", "ridge_pinv",
+    "pairwise_distances", "propagation_baseline", "prototypes", "class_means", "refine_pseudo_labels", "ridge_pinv",
     "run_feature_baselines", "sample_beta", "sample_pairs", "select_confident_pseudo_labels",
     "smooth_feature_map", "soft_cross_entropy", "svm_baseline", "to_jsonable", "wasserstein_distance", "window_neighbourhood",
 ]

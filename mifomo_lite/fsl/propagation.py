@@ -36,12 +36,19 @@ Measured in notebook 05 (smoke profile): σ = 50 changed 40–48 % of the pseudo
 their accuracy. The σ ∈ {10, 100} ablations of the paper barely change the graph. Use :func:`affinity_matrix` to look at the graph, and e.g. σ ≈ 0.5 (cosine) or
 the median-distance heuristic (:func:`median_distance_sigma`) for a graph that actually has
 structure.
+
+**Every propagation of the kit lives here**, each behind a name: the batched cosine LGC above
+(:func:`label_propagation`; the run's ``eval_propagation="official"``), and the textbook LGC on a
+sparse k-NN graph (:func:`graph_label_propagation` with :func:`knn_affinity`; the transductive
+baselines and ``"full_graph"``), plus class mass normalisation of their scores
+(:func:`class_mass_normalisation`, :func:`class_mass_rescaled`; ``propagation_class_mass``).
 """
 
 from __future__ import annotations
 
 from typing import Literal, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -52,6 +59,7 @@ Distance = Literal["cosine", "euclidean"]
 DISTANCES = ("cosine", "euclidean")
 SOLVERS = ("solve", "official")
 QUERY_INITS = ("probs", "zeros")
+GRAPHS = ("knn", "dense")
 
 
 def pairwise_distances(x: torch.Tensor, distance: Distance = "cosine") -> torch.Tensor:
@@ -181,3 +189,117 @@ def median_distance_sigma(x: torch.Tensor, distance: Distance = "euclidean", max
     iu = torch.triu_indices(d.shape[0], d.shape[0], offset=1)
     med = float(d[iu[0], iu[1]].median())
     return med if med > 0 else 1.0
+
+
+# ------------------------------------------------ the k-NN graph of the transductive propagation
+def knn_affinity(x: np.ndarray, k: int = 10, sigma="median"):
+    """Symmetrised k-NN RBF affinity (sparse CSR) and the σ used.
+
+    Each node is linked to its ``k`` nearest neighbours with weight ``exp(-d²/(2σ²))``; the graph
+    is made symmetric by ``W = max(W, Wᵀ)``. ``sigma="median"`` takes σ = the median of the k-NN
+    distances; a float is used as given."""
+    from scipy import sparse
+    from sklearn.neighbors import NearestNeighbors
+
+    n = x.shape[0]
+    k = int(min(k, n - 1))
+    if k < 1:
+        raise DataError(f"need at least 2 nodes for a k-NN graph; got {n}")
+    dist, idx = NearestNeighbors(n_neighbors=k + 1).fit(x).kneighbors(x)
+    dist, idx = dist[:, 1:], idx[:, 1:]  # drop self
+    if isinstance(sigma, str):
+        if sigma != "median":
+            raise ConfigError(f"sigma must be a positive float or 'median'; got {sigma!r}")
+        pos = dist[dist > 0]
+        sigma_v = float(np.median(pos)) if pos.size else 1.0
+    else:
+        sigma_v = float(sigma)
+        if sigma_v <= 0:
+            raise ConfigError(f"sigma must be > 0; got {sigma}")
+    w = np.exp(-(dist**2) / (2.0 * sigma_v**2))
+    rows = np.repeat(np.arange(n), k)
+    a = sparse.csr_matrix((w.ravel(), (rows, idx.ravel())), shape=(n, n))
+    a = a.maximum(a.T).tocsr()
+    a.setdiag(0.0)
+    a.eliminate_zeros()
+    return a, sigma_v
+
+
+CLASS_MASS = ("none", "estimated")
+
+
+def class_mass_normalisation(scores, prior="estimated") -> np.ndarray:
+    """Class mass normalisation (Zhu, Ghahramani & Lafferty 2003): ``g_ic = q_c · f_ic / Σ_j f_jc``.
+
+    ``scores`` are non-negative propagation scores ``[n, C]`` (negative values are clipped to 0).
+    Each class column is divided by its total mass and multiplied by the class prior ``q_c``:
+    ``prior="estimated"`` takes the mean of the row-normalised scores, ``q_c = mean_i f_ic / Σ_k f_ik``
+    (the expected share of class c under the uncorrected scores; rows with no mass are skipped), or
+    pass a length-C array of priors. A class with zero mass keeps zero scores. Returns the rescaled
+    ``[n, C]`` scores (float64). The true class proportions are never used.
+
+    Why soft shares, not the counts of the uncorrected argmax: both lift Indian Pines 5-shot OA on
+    all 10,169 queries (frozen micro embedding, seeds 0–9: 78.2 → 80.8 % soft, 82.3 % counts), but
+    the counts feed the argmax's own mistakes back. On a random 400 of the queries they *cost*
+    3.8 (micro) and 17.9 (PCA 9×9 mean) points, where the soft shares added 0.4 and 0.3."""
+    f = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
+    if f.ndim != 2 or f.shape[1] < 1:
+        raise DataError(f"scores must be [n, n_classes]; got shape {f.shape}")
+    n_classes = f.shape[1]
+    if isinstance(prior, str):
+        check_choice("prior", prior, ("estimated",))
+        row = f.sum(axis=1)
+        has_mass = row > 0
+        q = (f[has_mass] / row[has_mass, None]).mean(axis=0) if has_mass.any() else np.ones(n_classes)
+    else:
+        q = np.asarray(prior, dtype=np.float64).ravel()
+        if q.shape != (n_classes,) or np.any(q < 0) or not np.all(np.isfinite(q)):
+            raise DataError(f"prior must be {n_classes} finite non-negative values; got {prior!r}")
+    q = q / max(q.sum(), 1e-300)
+    mass = f.sum(axis=0)
+    scale = np.where(mass > 0, q / np.maximum(mass, 1e-300), 0.0)
+    return f * scale[None, :]
+
+
+def graph_label_propagation(x: np.ndarray, y: np.ndarray, n_labelled: int, alpha: float = 0.99,
+                            graph: str = "knn", k: int = 10, sigma="median") -> tuple[np.ndarray, dict]:
+    """Textbook LGC over all rows of ``x`` (the first ``n_labelled`` labelled, one-hot rows of
+    ``y``; the others zero): the unlabelled rows of ``F* = (I - αÂ)⁻¹Y`` and an ``info`` dict.
+
+    ``graph="knn"``: the sparse symmetrised k-NN graph of :func:`knn_affinity`, solved exactly by
+    one sparse LU factorisation (iterative solvers change the argmax of the far, tiny scores).
+    ``graph="dense"``: the full RBF graph with the same σ, solved densely (a few thousand rows)."""
+    check_choice("graph", graph, GRAPHS)
+    n_s = n_labelled
+    if graph == "dense":
+        xt = torch.from_numpy(x)
+        sigma_v = knn_affinity(x, k, sigma)[1]  # the same k-NN median heuristic as the sparse graph
+        f = label_propagation(xt[:n_s], torch.from_numpy(y[:n_s]), xt[n_s:], None, alpha=alpha, sigma=sigma_v,
+                              distance="euclidean", batch_size=None, query_init="zeros").numpy()
+        info = {"graph": "dense", "sigma": sigma_v, "alpha": alpha}
+    else:
+        from scipy import sparse
+        from scipy.sparse.linalg import splu
+
+        a, sigma_v = knn_affinity(x, k, sigma)
+        deg = np.asarray(a.sum(axis=1)).ravel()
+        inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-300)), 0.0)
+        a_hat = sparse.diags(inv_sqrt) @ a @ sparse.diags(inv_sqrt)
+        m = (sparse.identity(x.shape[0], format="csc") - alpha * a_hat).tocsc()
+        f = splu(m).solve(y)[n_s:]
+        info = {"graph": "knn", "k": int(min(k, x.shape[0] - 1)), "sigma": sigma_v, "alpha": alpha,
+                "n_edges": int(a.nnz // 2)}
+    return f, info
+
+
+def class_mass_rescaled(scores: torch.Tensor, class_mass: str = "estimated") -> torch.Tensor:
+    """:func:`class_mass_normalisation` of ``scores`` (``class_mass="estimated"``; ``"none"`` returns
+    them unchanged) with each row keeping its original sum, so that unnormalised LGC scores keep
+    their scale as soft targets; only the split between classes (and so the argmax) changes."""
+    check_choice("class_mass", class_mass, CLASS_MASS)
+    if class_mass == "none":
+        return scores
+    f = scores.detach().cpu().double().clamp_min(0.0)
+    g = torch.as_tensor(class_mass_normalisation(f.numpy()))
+    g = g * (f.sum(1, keepdim=True) / g.sum(1, keepdim=True).clamp_min(1e-300))
+    return g.to(scores.dtype)

@@ -55,6 +55,16 @@ def prototypes(support_emb: torch.Tensor, support_y: torch.Tensor, n_classes: in
     return (onehot @ support_emb) / counts
 
 
+def class_means(emb: torch.Tensor, labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Class-mean prototypes ``[n, D]`` where a class may have no member: its prototype is zero
+    (cosine logit 0), as the intermediate domain needs for target classes an episode did not draw.
+    ``labels`` are integer ids on ``emb``'s device."""
+    out = emb.new_zeros(n, emb.shape[1])
+    out.index_add_(0, labels, emb)
+    counts = torch.bincount(labels, minlength=n).clamp_min(1).to(emb.dtype)
+    return out / counts[:, None]
+
+
 def cosine_similarity_matrix(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """``[n_a, n_b]`` matrix of cosine similarities between the rows of ``a`` and ``b``."""
     return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).T

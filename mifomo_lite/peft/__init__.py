@@ -26,15 +26,14 @@ from .api import (
     merge_adapters,
     param_groups,
     remove_adaptation,
+    set_trainables,
     summarize,
     unmerge_adapters,
 )
 from .counts import (
     closed_form_adapter_params,
     cp_param_count,
-    format_parameter_table,
     lora_param_count,
-    parameter_table,
     prompt_param_count,
 )
 from .cp import CP_INITS, CoalescentProjection, init_cp_, install_cp, remove_cp
@@ -42,11 +41,12 @@ from .errors import AdaptationError, AdapterFileError
 from .io import load_adapter, read_adapter_metadata, save_adapter
 from .lora import LORA_VARIANTS, LoRALinear, unwrap_lora
 from .prompts import find_prompt_encoders, install_prompts, remove_prompts
+from .table import format_parameter_table, parameter_table
 from .protocol import PHASES, TRAINABLE_SETS, protocol_trainables
 
 __all__ = [
     "METHODS", "AdaptationSummary", "PartCount", "CPOptions", "LoRAOptions", "PromptOptions",
-    "apply_adaptation", "remove_adaptation", "current_adaptation", "adapter_parameters", "summarize",
+    "apply_adaptation", "set_trainables", "remove_adaptation", "current_adaptation", "adapter_parameters", "summarize",
     "param_groups", "merge_adapters", "unmerge_adapters", "is_merged",
     "cp_param_count", "lora_param_count", "prompt_param_count", "closed_form_adapter_params",
     "parameter_table", "format_parameter_table",

@@ -382,6 +382,27 @@ def _install_prompts(model: nn.Module, o: PromptOptions) -> None:
         install_prompts(enc, o.n_prompts, o.std)
 
 
+_INSTALLERS = {"cp": _install_cp, "lora": _install_lora, "prompt": _install_prompts}
+
+
+def set_trainables(model: nn.Module, method: str, trainable_set: str = "code", phase: str = "source",
+                   extra_trainable: Sequence[str] = ()) -> None:
+    """The one rule for what trains: everything for ``method="full"``; otherwise everything
+    frozen, then the adapter parameters, the protocol's trainable set of ``phase`` and the
+    ``extra_trainable`` name prefixes unfrozen. Used when an adapter is installed and again at
+    every phase switch of a run."""
+    if method == "full":
+        model.requires_grad_(True)
+        return
+    model.requires_grad_(False)
+    for _, p in adapter_parameters(model).values():
+        p.requires_grad_(True)
+    prefixes = protocol_trainables(trainable_set, phase) + tuple(extra_trainable)
+    for name, p in model.named_parameters():
+        if matches_any(name, prefixes):
+            p.requires_grad_(True)
+
+
 def apply_adaptation(
     model: nn.Module,
     method: str = "cp",
@@ -416,20 +437,9 @@ def apply_adaptation(
         remove_adaptation(model)
     try:
         model.requires_grad_(False)
-        if method == "cp":
-            _install_cp(model, opts)
-        elif method == "lora":
-            _install_lora(model, opts)
-        elif method == "prompt":
-            _install_prompts(model, opts)
-        if method == "full":
-            model.requires_grad_(True)
-        else:
-            for _, p in adapter_parameters(model).values():
-                p.requires_grad_(True)
-            for name, p in model.named_parameters():
-                if matches_any(name, prefixes):
-                    p.requires_grad_(True)
+        if method in _INSTALLERS:
+            _INSTALLERS[method](model, opts)
+        set_trainables(model, method, trainable_set, phase, extra_trainable)
         if not any(p.requires_grad for p in model.parameters()):
             raise AdaptationError(
                 f"method {method!r} with trainable_set={trainable_set!r} leaves nothing trainable in "

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
 
 def _table(args) -> int:
-    from .counts import format_parameter_table, parameter_table
+    from .table import format_parameter_table, parameter_table
 
     rows = parameter_table(tuple(args.sizes), phase=args.phase, trainable_set=args.trainable_set)
     print(json.dumps(rows, indent=2) if args.json else format_parameter_table(rows))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..sweep import EXECUTORS
 from .config import ABLATIONS, parse_assignments, preset
 
 
@@ -80,7 +81,7 @@ def cmd_ablate(args) -> int:
     from .runner import ablate
 
     cfg = _config(args)
-    payload, out = ablate(cfg, args.only, args.out)
+    payload, out = ablate(cfg, args.only, args.out, jobs=args.jobs, executor=args.executor)
     print((out / "ablation.md").read_text())
     print(f"written to {out}")
     return 0
@@ -100,4 +101,8 @@ def register(sub) -> None:
     p = sub.add_parser("ablate", help="run the Table X ablation grid and write the table")
     _common(p, "lite")
     p.add_argument("--only", nargs="+", choices=sorted(ABLATIONS), default=None)
+    p.add_argument("--jobs", type=int, default=1,
+                   help="rows run at once (default 1: serial, in this process; results are the same)")
+    p.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="local processes (joblib, default), or a cluster via ray or submitit (optional extras)")
     p.set_defaults(handler=cmd_ablate)

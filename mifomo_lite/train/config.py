@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union
 
 from ..errors import ConfigError
-from ..fsl.baselines import CLASS_MASS
+from ..fsl.propagation import CLASS_MASS
 from ..fsl.spatial import check_window
 
 # Allowed values of the enumerated switches (checked by ``RunConfig.validate``).

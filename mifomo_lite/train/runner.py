@@ -222,33 +222,49 @@ def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable 
 
 
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
-           log: Callable = print, *, target_scene=None, source_scenes=None) -> tuple[dict, Path]:
+           log: Callable = print, *, target_scene=None, source_scenes=None, jobs: int = 1,
+           executor: str = "local") -> tuple[dict, Path]:
     """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``.
 
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
-    ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene."""
+    ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
+    ``jobs`` / ``executor``: how the rows run (:func:`mifomo_lite.sweep.run_tasks`); every row is
+    seeded on its own, so the results and the folder are the same however they run."""
+    from ..sweep import run_tasks
+
     names = list(names or ABLATIONS)
-    out = Path(out_dir) if out_dir else default_run_dir(cfg.replace(adaptation=cfg.adaptation), "runs/ablate")
-    table, baselines = {}, None
     for name in names:
         if name not in ABLATIONS:
             from ..errors import ConfigError
 
             raise ConfigError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
-        log(f"ablation {name}: {ABLATIONS[name] or 'full method'}")
-        sub = cfg.replace(**ABLATIONS[name], baselines=baselines is None, classification_map=False, tsne=False)
-        res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
-        write_run_folder(res, out / name, log=log)
-        s = res.metrics["summary"]
-        key = "final/propagated" if "final/propagated" in s else "final/plain"
-        table[name] = {"stage": key, **s[key], "plain": s.get("final/plain"),
-                       "time_s": res.metrics["timings"]["total_s"]}
-        if baselines is None:
-            baselines = {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}
-    payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines or {}}
+    out = Path(out_dir) if out_dir else default_run_dir(cfg.replace(adaptation=cfg.adaptation), "runs/ablate")
+    serial = jobs == 1 and executor == "local"
+    if not serial:
+        log(f"{len(names)} ablations, {jobs} at a time ({executor}): {', '.join(names)}")
+    tasks = [(cfg, name, i == 0, out, target_scene, source_scenes, log if serial else None)
+             for i, name in enumerate(names)]
+    rows = run_tasks(_ablation_row, tasks, jobs=jobs, executor=executor, log_dir=out / "submitit")
+    table = {name: row for name, (row, _) in zip(names, rows)}
+    baselines = rows[0][1] if rows else {}
+    payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines}
     R.write_json(out / "ablation.json", payload)
-    rows = [{"name": n, **{k: v[k] for k in ("OA", "AA", "kappa")}} for n, v in table.items()]
-    rows += [{"name": "baseline: " + n, **v} for n, v in (baselines or {}).items()]
+    lines = [{"name": n, **{k: v[k] for k in ("OA", "AA", "kappa")}} for n, v in table.items()]
+    lines += [{"name": "baseline: " + n, **v} for n, v in baselines.items()]
     with atomic_path(out / "ablation.md") as tmp:
-        tmp.write_text("# Table X ablation\n\n" + R.results_table(rows) + "\n")
+        tmp.write_text("# Table X ablation\n\n" + R.results_table(lines) + "\n")
     return payload, out
+
+
+def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, target_scene, source_scenes,
+                  log: Optional[Callable]) -> tuple[dict, dict]:
+    """One ablation: run it, write its folder ``out/name``; return its table row and baselines."""
+    log = log or (lambda *a, **k: None)
+    log(f"ablation {name}: {ABLATIONS[name] or 'full method'}")
+    sub = cfg.replace(**ABLATIONS[name], baselines=with_baselines, classification_map=False, tsne=False)
+    res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
+    write_run_folder(res, out / name, log=log)
+    s = res.metrics["summary"]
+    key = "final/propagated" if "final/propagated" in s else "final/plain"
+    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": res.metrics["timings"]["total_s"]}
+    return row, {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}

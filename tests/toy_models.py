@@ -15,7 +15,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from ..models.blocks import Block, run_blocks
+from mifomo_lite.models.blocks import Block, run_blocks
 
 __all__ = ["ToyEncoder", "ToyDualBranch"]
 
