@@ -12,7 +12,7 @@ Each row proves three things:
 3. no untrusted code ran: the pickle row carries a payload that would create a marker file, and
    no row may leave that marker behind.
 
-``docs/bad_inputs.md`` is generated from :data:`CASES` by ``mifomo-lite bench --bad-inputs-doc``,
+``docs/bad_inputs.md`` is generated from :data:`CASES` by ``python tests/bad_inputs_doc.py``,
 so the documented messages are the tested ones; :func:`test_doc_lists_every_case` fails when the
 doc and the cases drift apart.
 """
@@ -39,7 +39,7 @@ from mifomo_lite import errors as E
 
 REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "bad_inputs.md"
-REGENERATE = "mifomo-lite bench --bad-inputs-doc"
+REGENERATE = "python tests/bad_inputs_doc.py"
 
 
 # ------------------------------------------------------------------------------ context
@@ -534,6 +534,92 @@ CASES: List[Case] = [
 ]
 
 
+# ------------------------------------------------------------------------------ integrity of weights
+def _shipped_copy(ctx, tamper: bool = True, card: bool = True):
+    """The shipped micro weights (and card) copied to ``$TMP/weights`` with ``MIFOMO_FOUNDATION_DIR``
+    pointing there; ``tamper`` flips one byte in the middle of the weights."""
+    import shutil
+
+    from mifomo_lite.models.foundation import foundation_paths
+
+    src = foundation_paths("micro", REPO / "mifomo_lite" / "assets")
+    dst = ctx.tmp / "weights"
+    dst.mkdir()
+    shutil.copy(src["weights"], dst / src["weights"].name)
+    if card:
+        shutil.copy(src["card_json"], dst / src["card_json"].name)
+    if tamper:
+        raw = bytearray((dst / src["weights"].name).read_bytes())
+        raw[len(raw) // 2] ^= 0x01
+        (dst / src["weights"].name).write_bytes(bytes(raw))
+    ctx.setenv("MIFOMO_FOUNDATION_DIR", str(dst))
+    return dst
+
+
+def _build_smoke_model(ctx, _):
+    """``build_model`` of the smoke preset: PCA-16 inputs, so the shapes differ from the shipped
+    weights and the partial loader is the route taken after the full loader."""
+    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.pipeline import build_model
+
+    build_model(preset("smoke", progress=False), "cpu")
+
+
+def _official_bad(kind: str):
+    def prepare(ctx):
+        import torch
+
+        sd = dict(_cached_model("tiny").spat_encoder.state_dict())
+        key = "blocks.0.attn.qkv.weight"
+        if kind == "int64":
+            sd[key] = sd[key].round().to(torch.int64)
+        elif kind == "nan":
+            sd[key] = sd[key].clone()
+            sd[key][0, 0] = float("nan")
+        else:
+            sd[key] = sd[key].to(torch.complex64)
+        p = ctx.tmp / "spat-vit-tiny.pth"
+        torch.save({"model": sd}, p)
+        return p
+    return prepare
+
+
+def _foundation_nan(ctx):
+    from mifomo_lite.models import save_foundation_model
+
+    model = _model("tiny")
+    import torch
+
+    with torch.no_grad():
+        model.spat_encoder.blocks[0].attn.qkv.weight[0, 0] = float("inf")
+    return save_foundation_model(model, ctx.tmp, "tiny")["weights"]
+
+
+CASES += [
+    Case("tampered_shipped_weights", "integrity", "shipped weights with one byte changed (`MIFOMO_FOUNDATION_DIR`)",
+         "`build_model(preset('smoke'))` (full loader fails on shapes, partial loader must not run)",
+         E.ChecksumError, r"foundation-micro\.safetensors: sha256 .* differs from the model card's",
+         _build_smoke_model, _shipped_copy),
+    Case("shipped_weights_without_card", "integrity", "shipped weights whose model card was removed",
+         "`build_model(preset('smoke'))` with only `foundation-micro.safetensors` in `MIFOMO_FOUNDATION_DIR`",
+         E.ChecksumError, r"no model card with a sha256 next to it", _build_smoke_model,
+         lambda ctx: _shipped_copy(ctx, tamper=False, card=False)),
+    Case("official_int64_weights", "integrity", "official checkpoint with an int64 weight tensor",
+         "`load_official_hypersigma(model, spatial='spat-vit-tiny.pth')`",
+         E.CheckpointError, r"tensor 'blocks\.0\.attn\.qkv\.weight' has dtype torch\.int64",
+         _a(_load_into_tiny_spatial), _official_bad("int64")),
+    Case("official_nan_weights", "integrity", "official checkpoint with a NaN weight",
+         "`load_official_hypersigma(model, spatial='spat-vit-tiny.pth')`",
+         E.CheckpointError, r"holds 1 NaN/Inf value", _a(_load_into_tiny_spatial), _official_bad("nan")),
+    Case("official_complex_weights", "integrity", "official checkpoint with a complex weight tensor",
+         "`load_official_hypersigma(model, spatial='spat-vit-tiny.pth')`",
+         E.CheckpointError, r"has dtype torch\.complex64", _a(_load_into_tiny_spatial), _official_bad("complex")),
+    Case("foundation_inf_weights", "integrity", "foundation `.safetensors` holding an Inf weight",
+         "`load_foundation_model(path='foundation-tiny.safetensors')`",
+         E.CheckpointError, r"holds 1 NaN/Inf value", _a(lambda p: _foundation(p)), _foundation_nan),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 
@@ -614,7 +700,7 @@ def growing_lists(text: str) -> str:
 
 def render_doc(messages: Dict[str, str]) -> str:
     head = [
-        "<!-- generated by `mifomo-lite bench --bad-inputs-doc` from tests/test_bad_inputs.py; do not edit by hand -->",
+        "<!-- generated by `python tests/bad_inputs_doc.py` from tests/test_bad_inputs.py; do not edit by hand -->",
         "# Bad inputs and the errors they produce",
         "",
         "Every row is a test in `tests/test_bad_inputs.py`. Each test checks that the kit raises the class",

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..errors import CheckpointError, DataFileNotFound, DownloadError
 from ..utils import user_cache_dir
+from .foundation import check_weight_tensors
 
 __all__ = [
     "OFFICIAL_REPO", "OFFICIAL_FILES", "LoadReport", "CheckpointInfo", "read_checkpoint", "inspect_state_dict",
@@ -373,6 +374,7 @@ def plan_official_load(
         _check_compatible(info, branch, enc, where)
         enc_shapes = {k[len(prefix):]: s for k, s in model_shapes.items() if k.startswith(prefix)}
         loadable, skipped, ignored = checkpoint_filter_fn(sd, enc, branch, keep_input_layers, enc_shapes)
+        check_weight_tensors(loadable, where, enc_shapes)  # dtype, finite values, shape: before any use
         to_load.update({prefix + k: v for k, v in loadable.items()})
         tag = f"{branch}:"
         report.skipped.update({tag + k: v for k, v in skipped.items()})
