@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import io
 import os
@@ -220,30 +221,34 @@ class Case:
     area: str
     bad_input: str
     how: str                                 # what the user does (shown in the doc)
-    exc: type                                # the class the user sees
+    exc: Optional[type]                      # the class the user sees; None: a correct result
     fragment: str                            # must appear in the message (regex)
-    act: Callable[[Ctx, Any], None]          # raises
+    act: Callable[[Ctx, Any], Any]           # raises, or (exc None) returns the outcome in words
     prepare: Callable[[Ctx], Any] = lambda ctx: None
 
     def run(self, ctx: Ctx) -> Dict[str, Any]:
-        """Prepare, snapshot, act; return what happened (never raises for the expected error)."""
+        """Prepare, snapshot, act; return what happened (never raises for the expected error).
+        A row that expects a correct result reports the text its ``act`` returned as the message."""
         arg = self.prepare(ctx)
         before = ctx.files()
+        outcome = None
         try:
-            self.act(ctx, arg)
+            outcome = self.act(ctx, arg)
         except Exception as exc:  # noqa: BLE001 - we record whatever was raised
             raised = exc
         else:
             raised = None
+        text = str(raised) if raised is not None else (str(outcome) if self.exc is None else None)
         return {"raised": raised, "before": before, "after": ctx.files(),
-                "marker": ctx.marker.exists(), "message": normalise(str(raised), ctx) if raised else None}
+                "marker": ctx.marker.exists(), "message": normalise(text, ctx) if text is not None else None}
 
 
 def normalise(message: str, ctx: Ctx) -> str:
     """Make a message machine-independent: scratch folder → ``$TMP``, checkout → ``$REPO``,
-    loopback port → ``PORT``."""
+    loopback port → ``PORT``, a lock holder's process id → ``PID``."""
     for p, tag in ((ctx.tmp.resolve(), "$TMP"), (ctx.tmp, "$TMP"), (REPO, "$REPO")):
         message = message.replace(str(p), tag)
+    message = re.sub(r"\(process \d+", "(process PID", message)
     return re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", message)
 
 
@@ -620,6 +625,103 @@ CASES += [
 ]
 
 
+# ------------------------------------------------------------------------------ run folders
+def _fake_run(ctx, *, fail: Optional[Exception] = None) -> None:
+    """Replace the pipeline by a stand-in that writes ``metrics.json`` (then raises ``fail``): the
+    run-folder rows test ownership and atomicity, not training."""
+    from mifomo_lite.train import runner
+
+    ctx.patch(runner, "run_pipeline", lambda cfg, **kw: "result")
+
+    def write(result, out, log=print):
+        (Path(out) / "metrics.json").write_text("{}")
+        if fail is not None:
+            raise fail
+        return out
+    ctx.patch(runner, "write_run_folder", write)
+
+
+def _run_folder(ctx, out, **kw):
+    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.runner import run_to_folder
+
+    _, folder = run_to_folder(preset("smoke", progress=False), out, log=lambda *a, **k: None, **kw)
+    return folder
+
+
+def _out_is_file(ctx):
+    _fake_run(ctx)
+    return _touch(ctx.tmp / "results.txt")
+
+
+def _out_not_empty(ctx):
+    _fake_run(ctx)
+    (ctx.tmp / "run").mkdir()
+    (ctx.tmp / "run" / "tsne.png").write_bytes(b"old figure")
+    return ctx.tmp / "run"
+
+
+def _out_locked(ctx):
+    _fake_run(ctx)
+    (ctx.tmp / "run.lock").write_text(str(os.getpid()))   # a live process holds it
+    return ctx.tmp / "run"
+
+
+def _overwrite_clears(ctx, out):
+    folder = _run_folder(ctx, out, overwrite=True)
+    return f"{folder.name}/ now holds: {', '.join(sorted(p.name for p in folder.iterdir()))}"
+
+
+def _stale_lock(ctx):
+    _fake_run(ctx)
+    (ctx.tmp / "run.lock").write_text("999999999")   # no such process: a run that died
+    return ctx.tmp / "run"
+
+
+def _full_disk(ctx):
+    import errno
+
+    _fake_run(ctx, fail=OSError(errno.ENOSPC, "No space left on device"))
+    return ctx.tmp / "run"
+
+
+def _target_traversal(ctx, _):
+    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.runner import default_run_dir
+
+    cfg = preset("smoke", progress=False)
+    path = default_run_dir(dataclasses.replace(cfg, target="../../x.mat"), root=str(ctx.tmp / "runs"))
+    inside = (ctx.tmp / "runs").resolve() in path.resolve().parents
+    return f"folder {re.sub(r'[0-9]{8}-[0-9]{6}', 'STAMP', path.name)!r}, inside runs/: {inside}"
+
+
+CASES += [
+    Case("out_is_file", "outputs", "`--out` naming an existing file", "`mifomo-lite run --preset smoke --out results.txt`",
+         CliFailed, r"is an existing file, not a folder", lambda ctx, p: cli("run", "--preset", "smoke", "--out", str(p)),
+         _out_is_file),
+    Case("out_not_empty", "outputs", "`--out` holding an earlier run (refused before any work)",
+         "`mifomo-lite run --preset smoke --out run/` with `run/tsne.png` present",
+         CliFailed, r"already holds files .* pass --overwrite", lambda ctx, p: cli("run", "--preset", "smoke", "--out", str(p)),
+         _out_not_empty),
+    Case("out_overwrite", "outputs", "`--overwrite` onto a folder with a stale figure",
+         "`run_to_folder(cfg, 'run', overwrite=True)` with `run/tsne.png` from an older run",
+         None, r"run/ now holds: metrics\.json$", _overwrite_clears, _out_not_empty),
+    Case("out_locked", "outputs", "a second run on a folder another live run is writing",
+         "`run_to_folder(cfg, 'run')` while `run.lock` names a live process",
+         E.OutputError, r"is being written by another run \(process PID", lambda ctx, p: _run_folder(ctx, p), _out_locked),
+    Case("out_stale_lock", "outputs", "a lock left by a run that died",
+         "`run_to_folder(cfg, 'run')` with `run.lock` naming a dead process",
+         None, r"run/ now holds: metrics\.json$", lambda ctx, p: _overwrite_clears(ctx, p), _stale_lock),
+    Case("full_disk", "outputs", "the disk fills while the run folder is written",
+         "`run_to_folder(cfg, 'run')`, writing fails with ENOSPC",
+         E.OutputError, r"No space left on device; its unfinished folder was removed", lambda ctx, p: _run_folder(ctx, p),
+         _full_disk),
+    Case("target_path_traversal", "outputs", "`--target ../../x.mat` naming the default run folder",
+         "`default_run_dir(cfg with target='../../x.mat')`",
+         None, r"'STAMP-smoke-x-cp', inside runs/: True", _target_traversal),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 
@@ -669,7 +771,9 @@ def _preset(name):
 
 
 # ------------------------------------------------------------------------------ the document
-def exc_name(cls: type) -> str:
+def exc_name(cls: Optional[type]) -> str:
+    if cls is None:
+        return "none: correct result"
     if cls is CliFailed:
         return "exit status 2 (stderr)"
     return cls.__name__
@@ -730,7 +834,9 @@ def collect_all() -> Dict[str, str]:
     for case in CASES:
         with tempfile.TemporaryDirectory(prefix="mifomo-bad-") as tmp, isolated(Path(tmp)) as ctx:
             res = case.run(ctx)
-        if res["raised"] is None or not isinstance(res["raised"], case.exc):
+        if case.exc is None and res["raised"] is not None:
+            raise AssertionError(f"{case.id}: expected a result, got {res['raised']!r}")
+        if case.exc is not None and (res["raised"] is None or not isinstance(res["raised"], case.exc)):
             raise AssertionError(f"{case.id}: expected {case.exc.__name__}, got {res['raised']!r}")
         out[case.id] = res["message"]
     return out
@@ -749,17 +855,22 @@ def test_bad_input(case: Case, tmp_path: Path, doc_text: str) -> None:
     with isolated(tmp_path) as ctx:
         res = case.run(ctx)
     raised = res["raised"]
-    assert raised is not None, f"{case.id}: no error was raised"
-    assert type(raised) is case.exc or isinstance(raised, case.exc), \
-        f"{case.id}: expected {case.exc.__name__}, got {type(raised).__name__}: {raised}"
-    if case.exc is not CliFailed:
-        assert isinstance(raised, E.MifomoError), f"{case.id}: {type(raised).__name__} is not a MifomoError"
+    if case.exc is None:
+        assert raised is None, f"{case.id}: expected a correct result, got {type(raised).__name__}: {raised}"
     else:
-        assert raised.code == 2
+        assert raised is not None, f"{case.id}: no error was raised"
+        assert type(raised) is case.exc or isinstance(raised, case.exc), \
+            f"{case.id}: expected {case.exc.__name__}, got {type(raised).__name__}: {raised}"
+        if case.exc is not CliFailed:
+            assert isinstance(raised, E.MifomoError), f"{case.id}: {type(raised).__name__} is not a MifomoError"
+        else:
+            assert raised.code == 2
+        # nothing half-written (a correct result writes what it should; its act checks that)
+        assert res["after"] == res["before"], f"{case.id}: files changed: {res['before']} → {res['after']}"
     assert re.search(case.fragment, res["message"]), f"{case.id}: {case.fragment!r} not in {res['message']!r}"
-    # nothing half-written
-    assert res["after"] == res["before"], f"{case.id}: files changed: {res['before']} → {res['after']}"
-    assert not [f for f in res["after"] if f.endswith(".part")]
+    left = [f for f in res["after"] if f.endswith(".part") or ".part/" in f
+            or (f.endswith(".lock") and f not in res["before"])]
+    assert not left, f"{case.id}: a partial output or a lock was left behind: {left}"
     # no untrusted code ran
     assert not res["marker"], f"{case.id}: the marker file exists — untrusted code ran"
     # the documented message is the message (lists that grow with the kit are not compared)

@@ -20,6 +20,8 @@ def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key (repeatable); unknown keys are listed")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<stamp>-...)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing non-empty --out folder (its old files are removed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
@@ -59,7 +61,7 @@ def cmd_run(args) -> int:
 
     extra = dict(ABLATIONS[args.ablation]) if args.ablation else {}
     cfg = _config(args, **extra)
-    result, out = run_to_folder(cfg, args.out)
+    result, out = run_to_folder(cfg, args.out, overwrite=args.overwrite)
     _print_result(result, out)
     return 0
 
@@ -70,7 +72,7 @@ def cmd_demo(args) -> int:
     cfg = _config(args)
     print(f"mifomo-lite demo: {cfg.preset} preset, target {cfg.target}, sources {', '.join(cfg.sources)}, "
           f"{cfg.n_test_episodes} test episodes (offline)")
-    result, out = run_to_folder(cfg, args.out)
+    result, out = run_to_folder(cfg, args.out, overwrite=args.overwrite)
     _print_result(result, out)
     return 0
 
@@ -80,7 +82,7 @@ def cmd_ablate(args) -> int:
     from .runner import ablate
 
     cfg = _config(args)
-    payload, out = ablate(cfg, args.only, args.out)
+    payload, out = ablate(cfg, args.only, args.out, overwrite=args.overwrite)
     print((out / "ablation.md").read_text())
     print(f"written to {out}")
     return 0

@@ -8,7 +8,6 @@ in words), and figures: ``classification_map.png`` (the whole scene), ``tsne.png
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -20,6 +19,7 @@ from .. import fsl
 from ..utils import atomic_path
 from . import report as R
 from .config import ABLATIONS, RunConfig
+from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
 
 __all__ = ["run_to_folder", "write_run_folder", "results_rows", "whole_scene_map", "ablate",
@@ -33,9 +33,10 @@ STAGE_LABELS = {
 }
 
 
-def default_run_dir(cfg: RunConfig, root: str = "runs") -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{stamp}-{cfg.preset}-{cfg.target}-{cfg.adaptation}"
+def default_run_dir(cfg: RunConfig, root: str = "runs", target: Optional[str] = None) -> Path:
+    """``runs/<stamp>-<preset>-<target>-<adaptation>``; the target (a name or a path) is reduced
+    to a safe file-name fragment, so the folder always lies inside ``root``."""
+    return default_dir(root, cfg.preset, target or cfg.target, cfg.adaptation)
 
 
 def results_rows(summary: dict) -> list[dict]:
@@ -155,7 +156,8 @@ def write_run_folder(result: RunResult, out_dir: Path, log: Callable = print) ->
         m["timings"]["classification_map_s"] = secs
         gt = result.target.scene.labels
         fig = R.plot_classification_map(pred, gt, result.target.class_names,
-                                        title=f"prediction (episode {len(m['episodes']) - 1}, no propagation)")
+                                        title=f"prototype prediction of every pixel (episode {len(m['episodes']) - 1}; "
+                                              "the whole-scene map is not propagated)")
         figures["classification_map"] = R.save_figure(fig, out / "classification_map.png").name
     if cfg.tsne and result.last_episode:
         last = result.last_episode
@@ -213,28 +215,44 @@ def render_report(m: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print, **kw) -> tuple[RunResult, Path]:
-    """Run ``cfg`` and write its folder; returns the result and the folder."""
-    out = Path(out_dir) if out_dir else default_run_dir(cfg)
-    result = run_pipeline(cfg, log=log, **kw)
-    write_run_folder(result, out, log=log)
+def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print,
+                  overwrite: bool = False, **kw) -> tuple[RunResult, Path]:
+    """Run ``cfg`` and write its folder; returns the result and the folder.
+
+    The folder is owned and atomic (:func:`mifomo_lite.train.outdir.run_folder`): an existing
+    non-empty ``out_dir`` is refused before any work unless ``overwrite``, a second run on the same
+    folder is refused, and the folder appears only once the run is complete."""
+    scene = kw.get("target_scene")
+    out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(scene, "name", None))
+    check_out_dir(out, overwrite)
+    with run_folder(out, overwrite) as part:
+        result = run_pipeline(cfg, log=log, **kw)
+        write_run_folder(result, part, log=log)
     return result, out
 
 
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
-           log: Callable = print, *, target_scene=None, source_scenes=None) -> tuple[dict, Path]:
+           log: Callable = print, *, target_scene=None, source_scenes=None,
+           overwrite: bool = False) -> tuple[dict, Path]:
     """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``.
 
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene."""
     names = list(names or ABLATIONS)
-    out = Path(out_dir) if out_dir else default_run_dir(cfg.replace(adaptation=cfg.adaptation), "runs/ablate")
-    table, baselines = {}, None
     for name in names:
         if name not in ABLATIONS:
             from ..errors import ConfigError
 
             raise ConfigError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
+    out = Path(out_dir) if out_dir else default_run_dir(cfg, "runs/ablate", getattr(target_scene, "name", None))
+    with run_folder(check_out_dir(out, overwrite), overwrite) as part:
+        payload = _ablate_into(cfg, names, part, log, target_scene, source_scenes)
+    return payload, out
+
+
+def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_scene, source_scenes) -> dict:
+    table, baselines = {}, None
+    for name in names:
         log(f"ablation {name}: {ABLATIONS[name] or 'full method'}")
         sub = cfg.replace(**ABLATIONS[name], baselines=baselines is None, classification_map=False, tsne=False)
         res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
@@ -251,4 +269,4 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
     rows += [{"name": "baseline: " + n, **v} for n, v in (baselines or {}).items()]
     with atomic_path(out / "ablation.md") as tmp:
         tmp.write_text("# Table X ablation\n\n" + R.results_table(rows) + "\n")
-    return payload, out
+    return payload
