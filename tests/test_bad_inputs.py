@@ -722,6 +722,74 @@ CASES += [
 ]
 
 
+# ------------------------------------------------------------------------------ config at the door
+def _cli_run(*extra: str):
+    return lambda ctx, _: cli("run", "--preset", "smoke", "--out", str(ctx.tmp / "run"), *extra)
+
+
+def _preset_kw(**kw):
+    def act(ctx, _):
+        from mifomo_lite.train.config import preset
+
+        return preset("smoke", progress=False, **kw)
+    return act
+
+
+def _whole_float(ctx, _):
+    from mifomo_lite.train.config import preset
+
+    cfg = preset("smoke", progress=False).set(["n_shot=3.0", "seed=7.0"])
+    return f"n_shot={cfg.n_shot!r} ({type(cfg.n_shot).__name__}), seed={cfg.seed!r} ({type(cfg.seed).__name__})"
+
+
+CASES += [
+    Case("cli_n_shot_fraction", "config", "fractional shot count", "`mifomo-lite run --set n_shot=2.5`",
+         CliFailed, r"n_shot must be a whole number, got 2\.5", _cli_run("--set", "n_shot=2.5")),
+    Case("cli_n_shot_overflow", "config", "shot count that overflows to inf", "`mifomo-lite run --set n_shot=1e400`",
+         CliFailed, r"n_shot must be a finite integer, got inf", _cli_run("--set", "n_shot=1e400")),
+    Case("cli_n_shot_nan", "config", "shot count NaN", "`mifomo-lite run --set n_shot=NaN`",
+         CliFailed, r"n_shot must be a finite integer, got nan", _cli_run("--set", "n_shot=NaN")),
+    Case("cli_seed_too_large", "config", "seed 2**64", "`mifomo-lite run --seed 18446744073709551616`",
+         CliFailed, r"seed must lie in \[0, 4294967295\], got 18446744073709551616",
+         _cli_run("--seed", "18446744073709551616")),
+    Case("cli_seed_negative", "config", "negative seed", "`mifomo-lite run --seed -1`",
+         CliFailed, r"seed must lie in \[0, 4294967295\], got -1", _cli_run("--seed", "-1")),
+    Case("cli_num_threads_text", "config", "thread count given as text", "`mifomo-lite run --set num_threads=abc`",
+         CliFailed, r"num_threads must be an integer, got 'abc'", _cli_run("--set", "num_threads=abc")),
+    Case("cli_num_threads_zero", "config", "zero threads", "`mifomo-lite run --set num_threads=0`",
+         CliFailed, r"num_threads must lie in \[1, 4096\], got 0", _cli_run("--set", "num_threads=0")),
+    Case("cli_device_meta", "config", "a device the kit cannot run on", "`mifomo-lite run --device meta`",
+         CliFailed, r"device='meta' is not a device this kit runs on", _cli_run("--device", "meta")),
+    Case("cli_episodes_zero", "config", "zero test episodes", "`mifomo-lite run --episodes 0`",
+         CliFailed, r"n_test_episodes must lie in \[1, 100000\], got 0", _cli_run("--episodes", "0")),
+    Case("cli_lr_nan", "config", "NaN learning rate (refused here, not blamed on the data later)",
+         "`mifomo-lite run --set lr_peft=NaN`", CliFailed, r"lr_peft must be a finite number, got nan",
+         _cli_run("--set", "lr_peft=NaN")),
+    Case("cli_lr_negative", "config", "negative learning rate", "`mifomo-lite run --set lr_model=-0.1`",
+         CliFailed, r"lr_model must be > 0, got -0\.1", _cli_run("--set", "lr_model=-0.1")),
+    Case("api_n_shot_fraction", "config", "fractional shot count from Python", "`preset('smoke', n_shot=2.5)`",
+         E.ConfigError, r"n_shot must be a whole number, got 2\.5", _preset_kw(n_shot=2.5)),
+    Case("api_bool_as_int", "config", "a boolean where a count is expected", "`preset('smoke', n_shot=True)`",
+         E.ConfigError, r"n_shot must be an integer, got True \(bool\)", _preset_kw(n_shot=True)),
+    Case("api_last_seed_overflow", "config", "seeds of later episodes past 2**32",
+         "`preset('smoke', seed=2**32 - 1, n_test_episodes=2)`", E.ConfigError,
+         r"seed \+ n_test_episodes - 1 \(the last episode's seed\) must lie in \[0, 4294967295\]",
+         _preset_kw(seed=2**32 - 1, n_test_episodes=2)),
+    Case("api_drop_path_out_of_range", "config", "drop-path rate above 1", "`preset('smoke', drop_path_rate=2.0)`",
+         E.ConfigError, r"drop_path_rate must lie in \[0, 1\], got 2\.0", _preset_kw(drop_path_rate=2.0)),
+    Case("api_n_way_one", "config", "one-way source episodes", "`preset('smoke', source_n_way=1)`",
+         E.ConfigError, r"source_n_way must lie in \[2, 10000\], got 1", _preset_kw(source_n_way=1)),
+    Case("api_inf_sigma", "config", "infinite propagation bandwidth", "`preset('smoke', lgc_sigma=float('inf'))`",
+         E.ConfigError, r"lgc_sigma must be a finite number, got inf", _preset_kw(lgc_sigma=float("inf"))),
+    Case("api_whole_float", "config", "whole numbers written as floats (`3.0`)", "`preset('smoke').set(['n_shot=3.0', 'seed=7.0'])`",
+         None, r"n_shot=3 \(int\), seed=7 \(int\)", _whole_float),
+    Case("papermill_seed_negative", "notebooks", "negative seed (`-p seed -1`)", "first cell: `setup(profile, device, seed=-1)`",
+         E.ConfigError, r"seed must lie in \[0, 4294967295\], got -1", _nb_setup(profile="smoke", device="cpu", seed=-1)),
+    Case("papermill_device_meta", "notebooks", "unknown device (`-p device meta`)", "first cell: `setup(profile, device='meta', seed)`",
+         E.ConfigError, r"device='meta' is not a device this kit runs on", _nb_setup(profile="smoke", device="meta", seed=0)),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 
