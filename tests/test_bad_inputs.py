@@ -643,10 +643,17 @@ def _fake_run(ctx, *, fail: Optional[Exception] = None) -> None:
     ctx.patch(runner, "write_run_folder", write)
 
 
+def _toy_scene(name: str = "toy"):
+    from mifomo_lite.data import synthetic_scene
+
+    return synthetic_scene(height=16, width=16, n_bands=20, n_classes=3, seed=1, name=name)
+
+
 def _run_folder(ctx, out, **kw):
     from mifomo_lite.train.config import preset
     from mifomo_lite.train.runner import run_to_folder
 
+    kw.setdefault("target_scene", _toy_scene())
     _, folder = run_to_folder(preset("smoke", progress=False), out, log=lambda *a, **k: None, **kw)
     return folder
 
@@ -707,13 +714,13 @@ CASES += [
          _out_not_empty),
     Case("out_overwrite", "outputs", "`--overwrite` onto a folder with a stale figure",
          "`run_to_folder(cfg, 'run', overwrite=True)` with `run/tsne.png` from an older run",
-         None, r"run/ now holds: metrics\.json$", _overwrite_clears, _out_not_empty),
+         None, r"run/ now holds: metrics\.json, scene\.json$", _overwrite_clears, _out_not_empty),
     Case("out_locked", "outputs", "a second run on a folder another live run is writing",
          "`run_to_folder(cfg, 'run')` while `run.lock` names a live process",
          E.OutputError, r"is being written by another run \(process PID", lambda ctx, p: _run_folder(ctx, p), _out_locked),
     Case("out_stale_lock", "outputs", "a lock left by a run that died",
          "`run_to_folder(cfg, 'run')` with `run.lock` naming a dead process",
-         None, r"run/ now holds: metrics\.json$", lambda ctx, p: _overwrite_clears(ctx, p), _stale_lock),
+         None, r"run/ now holds: metrics\.json, scene\.json$", lambda ctx, p: _overwrite_clears(ctx, p), _stale_lock),
     Case("full_disk", "outputs", "the disk fills while the run folder is written",
          "`run_to_folder(cfg, 'run')`, writing fails with ENOSPC",
          E.OutputError, r"No space left on device; its unfinished folder was removed", lambda ctx, p: _run_folder(ctx, p),
@@ -848,6 +855,156 @@ CASES += [
          "`mifomo-lite data info salinas_a` with an empty data folder",
          CliFailed, r"file\(s\) not found in the data folder \$TMP/data: SalinasA_corrected\.mat",
          lambda ctx, _: cli("data", "info", "salinas_a")),
+]
+
+
+# ------------------------------------------------------------------------------ scenes at the door
+def _scene_with(cube=None, labels=None, names=None, name="myscene"):
+    from mifomo_lite.data import Scene
+
+    cube = _cube(16, 16, 20) if cube is None else cube
+    if labels is None:
+        labels = np.zeros((16, 16), np.int64)
+        labels[:8], labels[8:] = 1, 2
+    return Scene.from_arrays(cube, labels, name=name, class_names=names)
+
+
+def _validate_run(prepare_scene, **kw):
+    """``run_to_folder`` on a prepared scene, the pipeline replaced by a stand-in: the scene must
+    be refused before it would be reached."""
+    def act(ctx, scene):
+        _fake_run(ctx)
+        return _run_folder(ctx, ctx.tmp / "run", target_scene=scene, **kw)
+    return act, prepare_scene
+
+
+def _constant(ctx):
+    return _scene_with(cube=np.full((16, 16, 20), 0.25, np.float32))
+
+
+def _near_constant(ctx):
+    return _scene_with(cube=(1.0 + 1e-9 * _cube(16, 16, 20)).astype(np.float32))
+
+
+def _nan_scene_direct(ctx):
+    scene = _scene_with()
+    scene.cube[3, 4, 5] = np.nan     # after construction: bypasses from_arrays' check
+    return scene
+
+
+def _one_class(ctx):
+    return _scene_with(labels=np.ones((16, 16), np.int64), names=["water"])
+
+
+def _small_class(ctx):
+    lab = np.zeros((16, 16), np.int64)
+    lab[:8], lab[8:15] = 1, 4
+    lab[15, :3] = 9
+    return _scene_with(labels=lab, names={1: "soil", 4: "corn", 9: "oats"})
+
+
+def _dropped(ctx, scene):
+    import json
+
+    _fake_run(ctx)
+    folder = _run_folder(ctx, ctx.tmp / "run", target_scene=scene, drop_small_classes=True)
+    rec = json.loads((folder / "scene.json").read_text())
+    return (f"classes kept: {', '.join(c['name'] for c in rec['classes'])}; "
+            f"dropped: {'; '.join(rec['dropped_classes'])}")
+
+
+def _few_bands(ctx):
+    return _scene_with(cube=_cube(16, 16, 10))
+
+
+def _complex_mat(ctx):
+    cube = _cube().astype(np.complex64) + 1j * _cube(seed=2)
+    return _savemat(ctx.tmp / "scene.mat", data=cube, gt=_labels())
+
+
+def _complex_npy(ctx):
+    np.save(ctx.tmp / "myscene.npy", _cube().astype(np.complex128))
+    np.save(ctx.tmp / "myscene_gt.npy", _labels())
+    return ctx.tmp
+
+
+def _huge_labels(ctx):
+    lab = _labels().astype(np.float64)
+    lab[0, 0] = 1e20
+    np.save(ctx.tmp / "myscene.npy", _cube())
+    np.save(ctx.tmp / "myscene_gt.npy", lab)
+    return ctx.tmp
+
+
+def _envi_without_image(ctx):
+    p = ctx.tmp / "scene.hdr"
+    p.write_text("ENVI\nsamples = 10\nlines = 12\nbands = 8\nheader offset = 0\nfile type = ENVI Standard\n"
+                 "data type = 4\ninterleave = bsq\nbyte order = 0\n")
+    return p
+
+
+def _huge_v73(ctx):
+    import h5py
+
+    p = ctx.tmp / "big.mat"
+    with h5py.File(p, "w") as f:    # declared dims only: chunked, nothing written
+        f.create_dataset("data", shape=(200, 100_000, 100_000), dtype="f8", chunks=(1, 100, 100))
+        f.create_dataset("gt", shape=(100_000, 100_000), dtype="u1", chunks=(100, 100))
+    ctx.setenv("MIFOMO_MAX_ARRAY_BYTES", str(8 * 2**30))   # the same message on every machine
+    return p
+
+
+def _two_cubes(ctx):
+    return _savemat(ctx.tmp / "scene.mat", radiance=_cube(), reflectance=_cube(seed=3), gt=_labels())
+
+
+def _one_class_mat(ctx):
+    _fake_run(ctx)
+    return _savemat(ctx.tmp / "lake.mat", data=_cube(16, 16, 20), gt=np.ones((16, 16), np.uint8))
+
+
+CASES += [
+    Case("complex_mat_cube", "scenes", "complex-valued cube in a `.mat`", "`load_scene('scene.mat')`",
+         E.DataError, r"holds complex values \(dtype complex", _a(lambda p: _load_path(p)), _complex_mat),
+    Case("complex_npy_cube", "scenes", "complex-valued cube in a `.npy`", "`load_scene('myscene.npy', labels='myscene_gt.npy')`",
+         E.DataError, r"the image cube holds complex values \(dtype complex128\)", _a(_load_pair), _complex_npy),
+    Case("complex_array_cube", "scenes", "complex NumPy array given directly", "`Scene.from_arrays(complex_cube, labels)`",
+         E.DataError, r"the cube holds complex values \(dtype complex64\)",
+         lambda ctx, _: _scene_with(cube=_cube(16, 16, 20).astype(np.complex64))),
+    Case("constant_cube", "scenes", "constant cube (every pixel the same spectrum)", "`run_to_folder(cfg, out, target_scene=scene)`",
+         E.DataError, r"the cube is constant or nearly so", *_validate_run(_constant)),
+    Case("near_constant_cube", "scenes", "cube varying by 1e-9 across pixels", "`run_to_folder(cfg, out, target_scene=scene)`",
+         E.DataError, r"the cube is constant or nearly so", *_validate_run(_near_constant)),
+    Case("nan_after_construction", "scenes", "NaN written into a scene's cube after it was built",
+         "`scene.cube[3, 4, 5] = nan; run_to_folder(cfg, out, target_scene=scene)`",
+         E.DataError, r"1 pixel\(s\) contain NaN or Inf values", *_validate_run(_nan_scene_direct)),
+    Case("single_class_target", "scenes", "target with one class (crashed in sklearn after 27 s)",
+         "`run_to_folder(cfg, out, target_scene=<1 class>)`",
+         E.DataError, r"has a single class \(label 1 \(orig 1\) 'water', 256 pixels\)", *_validate_run(_one_class)),
+    Case("small_class_target", "scenes", "a class with fewer than n_shot + 1 pixels, caught before phase 0",
+         "`run_to_folder(cfg, out, target_scene=scene)` (5-shot)",
+         E.DataError, r"label 3 \(orig 9\) 'oats' has 3\. Use --drop-small-classes", *_validate_run(_small_class)),
+    Case("drop_small_classes", "scenes", "the same scene with `--drop-small-classes`",
+         "`run_to_folder(cfg, out, target_scene=scene, drop_small_classes=True)`",
+         None, r"classes kept: soil, corn; dropped: label 3 \(orig 9\) 'oats'", _dropped, _small_class),
+    Case("pca_more_than_bands", "scenes", "`pca_components` larger than the scene's band count",
+         "`run_to_folder(preset('smoke'), out, target_scene=<10 bands>)` (PCA-16)",
+         E.DataError, r"has 10 bands but pca_components=16; use --set pca_components=10", *_validate_run(_few_bands)),
+    Case("huge_label_value", "scenes", "label value 1e20 (was called \"negative\")", "`load_scene('myscene.npy', labels='myscene_gt.npy')`",
+         E.DataError, r"label values too large to be class ids \(1e\+20", _a(_load_pair), _huge_labels),
+    Case("envi_missing_image", "scenes", "ENVI header without its image file (was \"corrupt, delete\")", "`load_scene('scene.hdr')`",
+         E.DataFileNotFound, r"ENVI header found but no image file next to it", _a(lambda p: _load_path(p)), _envi_without_image),
+    Case("huge_v73_dims", "scenes", "v7.3 `.mat` declaring a 100000×100000×200 cube (was MemoryError)",
+         "`load_scene('big.mat')`", E.DataError, r"has shape \(100000, 100000, 200\) and needs 7,450\.6 GiB",
+         _a(lambda p: _load_path(p)), _huge_v73),
+    Case("ambiguous_cube_key", "scenes", "`.mat` with two 3-D arrays", "`load_scene('scene.mat')`",
+         E.DataError, r"cannot tell which variable is the image cube; .* Name the right one with --cube-key NAME",
+         _a(lambda p: _load_path(p)), _two_cubes),
+    Case("cli_single_class_file", "scenes", "`--target` file whose labels hold one class",
+         "`mifomo-lite run --preset smoke --target lake.mat`",
+         CliFailed, r"target scene 'lake' has a single class",
+         lambda ctx, p: cli("run", "--preset", "smoke", "--target", str(p), "--out", str(ctx.tmp / "run")),
+         _one_class_mat),
 ]
 
 

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import DataError, DataFileNotFound
+from ..errors import DataError, DataFileNotFound, MifomoError
 
 ENVI_IMAGE_SUFFIXES = (".img", ".bsq", ".bil", ".bip", ".raw", ".dat", "")
 STRUCT_FIELD_PREFERENCE = ("gt", "GT", "labels", "label", "map")
@@ -126,8 +126,10 @@ def choose_key(found: Dict[str, Tuple[int, ...]], wanted: Sequence[str], path: P
         problem = f"no {what} named {ask}"
     else:
         problem = f"cannot tell which variable is the {what}"
-    raise DataError(f"{path}: {problem}; variables found: {listing}. Pass the right key "
-                    "(cube_key=... / labels_key=...).")
+    flag = "--labels-key" if ndim == 2 or "label" in what else "--cube-key"
+    arg = "labels_key" if flag == "--labels-key" else "cube_key"
+    raise DataError(f"{path}: {problem}; variables found: {listing}. Name the right one with {flag} NAME "
+                    f"on the command line ({arg}='NAME' in Python).")
 
 
 # ----------------------------------------------------------------------------------- readers
@@ -152,7 +154,7 @@ def list_variables(path: Path) -> Dict[str, Tuple[int, ...]]:
         if fmt == "npy":
             return {"array": tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)}
         return {"image": tuple(_open_envi(path).shape)}
-    except DataError:
+    except MifomoError:
         raise
     except Exception as exc:
         raise unreadable(path, exc) from None
@@ -186,12 +188,45 @@ def read_array(path: Any, keys: Sequence[str] = (), *, strict: bool = False,
         if fmt in ("npy", "npz"):
             return _read_numpy(path, fmt, keys, strict, ndim, what, as_float32)
         return _read_envi(path, as_float32)
-    except DataError:
-        raise
-    except MemoryError:
+    except (MifomoError, MemoryError):
         raise
     except Exception as exc:
         raise unreadable(path, exc) from None
+
+
+def real_array(arr: np.ndarray, path: Path, what: str, as_float32: bool = False) -> np.ndarray:
+    """``arr`` (as float32 when asked), refusing complex values — a cast would silently drop the
+    imaginary part."""
+    if np.iscomplexobj(arr):
+        raise DataError(f"{path}: the {what} holds complex values (dtype {arr.dtype}); hyperspectral "
+                        "images are real. Save the real part (np.real) or the magnitude (np.abs) yourself "
+                        "if that is what you mean")
+    return np.asarray(arr, dtype=np.float32) if as_float32 else arr
+
+
+# Largest array a reader allocates, as a share of the machine's physical memory.
+MEMORY_SHARE = 0.8
+
+
+def check_size(shape: Sequence[Any], itemsize: int, path: Path, what: str) -> None:
+    """Refuse, before allocating it, an array larger than ``MEMORY_SHARE`` of this machine's RAM
+    (or than ``$MIFOMO_MAX_ARRAY_BYTES``), naming its shape and size."""
+    import os
+
+    dims = [int(d) for d in shape if isinstance(d, (int, np.integer))]
+    need = int(np.prod(dims, dtype=object)) * int(itemsize) if dims else 0
+    limit = os.environ.get("MIFOMO_MAX_ARRAY_BYTES")
+    if limit:
+        cap = int(float(limit))
+    else:
+        try:
+            cap = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * MEMORY_SHARE)
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            return
+    if need > cap:
+        raise DataError(f"{path}: the {what} has shape {tuple(dims)} and needs {need / 2**30:,.1f} GiB as "
+                        f"{'float32' if itemsize == 4 else f'{itemsize}-byte values'}, more than the "
+                        f"{cap / 2**30:,.1f} GiB this machine allows; crop the scene or fix the file's dimensions")
 
 
 def _read_mat5(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
@@ -199,12 +234,11 @@ def _read_mat5(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
 
     found = list_variables(path)
     key = choose_key(found, keys, path, strict=strict, ndim=ndim, what=what)
+    check_size(found[key], 4, path, what)
     data = scipy.io.loadmat(str(path), variable_names=[key])
     if key not in data:  # pragma: no cover - whosmat and loadmat disagree: corrupt file
         raise DataError(f"{path}: variable {key!r} is listed but could not be read")
-    arr = _unwrap_scipy(data[key], path, key)
-    if as_float32:
-        arr = np.asarray(arr, dtype=np.float32)
+    arr = real_array(_unwrap_scipy(data[key], path, key), path, what, as_float32)
     return ArrayRead(arr, path, key, "MATLAB v5 (scipy)")
 
 
@@ -280,6 +314,10 @@ def _read_mat73(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
                 field_path.append("{1}")
             else:
                 break
+        if obj.dtype.names and {"real", "imag"} <= set(obj.dtype.names):
+            raise DataError(f"{path}: the {what} {key!r} holds complex values (MATLAB complex); hyperspectral "
+                            "images are real. Save the real part or the magnitude yourself if that is what you mean")
+        check_size(tuple(reversed(obj.shape)), 4 if as_float32 else obj.dtype.itemsize, path, what)
         arr = _h5_to_numpy(obj, as_float32)
     return ArrayRead(arr, path, key, "MATLAB v7.3 (HDF5, h5py)",
                      meta={"hdf5_path": "/".join(field_path), "axes_reversed": True})
@@ -302,6 +340,8 @@ def _h5_to_numpy(ds: Any, as_float32: bool) -> np.ndarray:
 
 def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> ArrayRead:
     if fmt == "npy":
+        head = np.load(path, mmap_mode="r", allow_pickle=False)
+        check_size(head.shape, head.dtype.itemsize, path, what)
         arr = np.load(path, allow_pickle=False)
         key = None
     else:
@@ -309,9 +349,7 @@ def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> A
             found = {k: tuple(z[k].shape) for k in z.files}
             key = choose_key(found, keys, path, strict=strict, ndim=ndim, what=what)
             arr = z[key]
-    if as_float32:
-        arr = np.asarray(arr, dtype=np.float32)
-    return ArrayRead(np.asarray(arr), path, key, "NumPy " + fmt)
+    return ArrayRead(np.asarray(real_array(arr, path, what, as_float32)), path, key, "NumPy " + fmt)
 
 
 def _open_envi(path: Path):
@@ -331,14 +369,16 @@ def _open_envi(path: Path):
     else:
         hdr = envi_header_for(path)
         image = path
-    return envi.open(str(hdr), str(image))
+    try:
+        return envi.open(str(hdr), str(image))
+    except FileNotFoundError as exc:
+        raise DataFileNotFound(f"{path}: ENVI file missing ({exc})") from None
 
 
 def _read_envi(path: Path, as_float32: bool) -> ArrayRead:
     img = _open_envi(path)
-    arr = np.asarray(img.load())
-    if as_float32:
-        arr = arr.astype(np.float32, copy=False)
+    check_size(img.shape, 4 if as_float32 else np.dtype(img.dtype).itemsize, path, "image")
+    arr = real_array(np.asarray(img.load()), path, "image", as_float32)
     meta = dict(img.metadata)
     wavelengths = None
     if "wavelength" in meta:

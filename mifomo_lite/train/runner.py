@@ -216,19 +216,57 @@ def render_report(m: dict) -> str:
 
 
 def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print,
-                  overwrite: bool = False, **kw) -> tuple[RunResult, Path]:
+                  overwrite: bool = False, drop_small_classes: bool = False, **kw) -> tuple[RunResult, Path]:
     """Run ``cfg`` and write its folder; returns the result and the folder.
 
-    The folder is owned and atomic (:func:`mifomo_lite.train.outdir.run_folder`): an existing
-    non-empty ``out_dir`` is refused before any work unless ``overwrite``, a second run on the same
-    folder is refused, and the folder appears only once the run is complete."""
-    scene = kw.get("target_scene")
-    out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(scene, "name", None))
+    In order, before any training: the config is validated, the folder checked (an existing
+    non-empty ``out_dir`` is refused unless ``overwrite``), the target scene loaded (or
+    ``target_scene`` taken) and validated by :func:`mifomo_lite.data.validate.validate_scene`
+    (``drop_small_classes`` leaves out classes too small for ``n_shot``). The folder is owned and
+    atomic (:func:`mifomo_lite.train.outdir.run_folder`): a second run on it is refused, and it
+    appears only once the run is complete, with ``scene.json`` recording the scene's name, files
+    and their sha256."""
+    cfg = cfg.validate()
+    given = kw.get("target_scene")
+    out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(given, "name", None))
     check_out_dir(out, overwrite)
+    scene = target_scene_for(cfg, given, drop_small_classes, log)
+    if given is not None and scene.name != cfg.target:
+        cfg = cfg.replace(target=scene.name)   # the config records the scene that was really used
+    kw["target_scene"] = scene
     with run_folder(out, overwrite) as part:
         result = run_pipeline(cfg, log=log, **kw)
         write_run_folder(result, part, log=log)
+        R.write_json(part / "scene.json", scene_record(scene))
     return result, out
+
+
+def target_scene_for(cfg: RunConfig, scene=None, drop_small_classes: bool = False, log: Callable = print):
+    """The run's target scene — ``scene``, or ``cfg.target`` loaded by name or path — after the
+    checks of :func:`~mifomo_lite.data.validate.validate_scene`."""
+    from ..data import load_scene
+    from ..data.validate import validate_scene
+
+    if scene is None:
+        scene = load_scene(cfg.target, root=cfg.data_root, progress=cfg.progress)
+    checked = validate_scene(scene, cfg.n_shot, cfg.pca_components, drop_small_classes=drop_small_classes)
+    for text in checked.meta.get("dropped_classes", []) if checked is not scene else []:
+        log(f"dropped class {text}: fewer than n_shot + 1 = {cfg.n_shot + 1} labelled pixels")
+    return checked
+
+
+def scene_record(scene) -> dict:
+    """What identifies the target scene of a run: name, shape, classes, source, files and sha256."""
+    from ..utils import sha256_file
+
+    files = dict(scene.meta.get("files") or {})
+    digests = dict(scene.meta.get("sha256") or {})
+    for role, path in files.items():
+        if role not in digests and Path(path).is_file():
+            digests[role] = sha256_file(path)
+    return {"name": scene.name, "shape": list(scene.shape), "n_classes": scene.n_classes,
+            "classes": scene.class_table(), "source": scene.meta.get("source"), "files": files,
+            "sha256": digests, "dropped_classes": scene.meta.get("dropped_classes", [])}
 
 
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
