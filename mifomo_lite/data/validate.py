@@ -93,3 +93,66 @@ def validate_scene(scene: Scene, n_shot: int, pca_components: Optional[int] = No
         raise DataError(f"{where}: {len(small)} class(es) have fewer than n_shot + 1 = {n_shot + 1} labelled "
                         f"pixels ({n_shot} support + 1 to test): {listed}. Use {hint}a smaller n_shot")
     return scene
+
+
+# ------------------------------------------------------------------------- bring-your-own helpers
+DOWNSAMPLE = ("nearest", "majority")
+
+
+def label_factor(label_shape, grid) -> Optional[int]:
+    """The integer factor ``f`` with ``label_shape == f × grid`` (both axes), else ``None``."""
+    (lh, lw), (h, w) = label_shape[:2], grid[:2]
+    if h and w and lh % h == 0 and lw % w == 0 and lh // h == lw // w and lh // h > 1:
+        return lh // h
+    return None
+
+
+def downsample_labels(labels: np.ndarray, grid, method: str, what: str = "labels") -> np.ndarray:
+    """Bring a label map drawn at ``f×`` the cube's resolution down to the cube's grid: ``nearest``
+    keeps the centre pixel of each ``f×f`` block, ``majority`` its most frequent non-zero label
+    (0 when the block has none)."""
+    if method not in DOWNSAMPLE:
+        raise DataError(f"labels_downsample={method!r} is not valid; choose one of {', '.join(DOWNSAMPLE)}")
+    f = label_factor(labels.shape, grid)
+    if f is None:
+        raise DataError(f"{what}: the label map is {labels.shape[0]}×{labels.shape[1]} and the cube "
+                        f"{grid[0]}×{grid[1]}; downsampling needs the same whole factor on both axes")
+    h, w = grid[:2]
+    if method == "nearest":
+        return np.ascontiguousarray(labels[f // 2::f, f // 2::f][:h, :w])
+    blocks = labels[:h * f, :w * f].reshape(h, f, w, f).transpose(0, 2, 1, 3).reshape(h * w, f * f)
+    ids = np.unique(blocks)
+    ids = ids[ids > 0]
+    if ids.size == 0:
+        return np.zeros((h, w), labels.dtype)
+    counts = np.stack([(blocks == i).sum(axis=1) for i in ids], axis=1)
+    out = ids[counts.argmax(axis=1)]
+    out[counts.max(axis=1) == 0] = 0
+    return out.reshape(h, w).astype(labels.dtype)
+
+
+def resolution_hint(label_shape, grid) -> str:
+    """A sentence for a spatial-size mismatch when the labels are a whole multiple of the cube."""
+    f = label_factor(label_shape, grid)
+    if f is None:
+        return ""
+    return (f". The label map is exactly {f}× the cube's resolution: pass --labels-downsample nearest|majority "
+            "(labels_downsample=... in Python) to bring it to the cube's grid.")
+
+
+def parse_class_names(text):
+    """``--class-names``: a comma-separated list (``"soil,corn,water"``) or the path of a text file
+    with one name per line; ``None`` stays ``None``."""
+    if text is None or not isinstance(text, str):
+        return text
+    from pathlib import Path
+
+    p = Path(text).expanduser()
+    if p.is_file():
+        names = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+    else:
+        names = [n.strip() for n in text.split(",")]
+    if not names or any(not n for n in names):
+        raise DataError(f"class names {text!r}: give a comma-separated list without empty names, "
+                        "or a text file with one name per line")
+    return names

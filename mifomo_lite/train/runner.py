@@ -231,7 +231,7 @@ def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable 
     out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(given, "name", None))
     check_out_dir(out, overwrite)
     scene = target_scene_for(cfg, given, drop_small_classes, log)
-    if given is not None and scene.name != cfg.target:
+    if given is not None and scene.name not in (cfg.target, Path(cfg.target).stem):
         cfg = cfg.replace(target=scene.name)   # the config records the scene that was really used
     kw["target_scene"] = scene
     with run_folder(out, overwrite) as part:
