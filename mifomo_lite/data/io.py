@@ -9,7 +9,8 @@ Supported:
   band into float32 so the 6 GB float64 copy never exists. MATLAB structs (Chikusei's ``GT``) are
   HDF5 groups; the first field (``MATLAB_fields`` order) is taken, like ``GT[0][0][0]`` in scipy;
 * NumPy ``.npy`` and ``.npz``;
-* **ENVI** header/image pairs (``.hdr`` + ``.img``/``.bsq``/``.bil``/``.bip``/raw) — ``spectral``.
+* **ENVI** header/image pairs (``.hdr`` + ``.img``/``.bsq``/``.bil``/``.bip``/raw) — ``spectral``;
+* **TIFF / GeoTIFF** (``.tif``/``.tiff``; a cube as pages or samples per pixel) — ``tifffile``.
 
 Variable keys: the key you ask for is used if present; otherwise, when the caller allows it, the
 only variable in the file; otherwise a :class:`~mifomo_lite.errors.DataError` lists every variable
@@ -61,9 +62,11 @@ def file_format(path: Path) -> str:
         return "envi"
     if suffix in (".h5", ".hdf5"):
         return "mat73"
+    if suffix in (".tif", ".tiff"):
+        return "tiff"
     raise DataError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: .mat (MATLAB v5 "
-        "or v7.3), .npy, .npz, and ENVI (.hdr with its image file)")
+        "or v7.3), .npy, .npz, .tif/.tiff, and ENVI (.hdr with its image file)")
 
 
 def _is_hdf5(path: Path) -> bool:
@@ -153,6 +156,11 @@ def list_variables(path: Path) -> Dict[str, Tuple[int, ...]]:
                 return {k: tuple(z[k].shape) for k in z.files}
         if fmt == "npy":
             return {"array": tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)}
+        if fmt == "tiff":
+            import tifffile
+
+            with tifffile.TiffFile(path) as tf:
+                return {"image": tuple(tf.series[0].shape)}
         return {"image": tuple(_open_envi(path).shape)}
     except MifomoError:
         raise
@@ -187,6 +195,8 @@ def read_array(path: Any, keys: Sequence[str] = (), *, strict: bool = False,
             return _read_mat73(path, keys, strict, ndim, what, as_float32)
         if fmt in ("npy", "npz"):
             return _read_numpy(path, fmt, keys, strict, ndim, what, as_float32)
+        if fmt == "tiff":
+            return _read_tiff(path, what, as_float32)
         return _read_envi(path, as_float32)
     except (MifomoError, MemoryError):
         raise
@@ -350,6 +360,21 @@ def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> A
             key = choose_key(found, keys, path, strict=strict, ndim=ndim, what=what)
             arr = z[key]
     return ArrayRead(np.asarray(real_array(arr, path, what, as_float32)), path, key, "NumPy " + fmt)
+
+
+def _read_tiff(path: Path, what: str, as_float32: bool) -> ArrayRead:
+    """A TIFF/GeoTIFF: the first image series (pages become the first axis, so a multi-page cube
+    arrives bands-first and is moved later by :func:`orient_cube`)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        check_size(series.shape, 4 if as_float32 else np.dtype(series.dtype).itemsize, path, what)
+        arr, axes = series.asarray(), str(series.axes)
+    if arr.ndim == 3 and axes[:1] in ("I", "Q", "Z", "C", "S") and axes[1:] == "YX":
+        arr = np.moveaxis(arr, 0, -1)   # pages / planar samples are the bands
+    return ArrayRead(np.ascontiguousarray(real_array(np.asarray(arr), path, what, as_float32)), path, None,
+                     "TIFF (tifffile)", meta={"tiff_axes": axes})
 
 
 def _open_envi(path: Path):

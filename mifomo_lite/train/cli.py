@@ -25,6 +25,9 @@ def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
                    help="replace an existing non-empty --out folder (its old files are removed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     byo_flags(p)
+    p.add_argument("--support", type=Path, default=None, metavar="POINTS.csv",
+                   help="sparse-label mode: a CSV of row,col,class points and no ground truth; predicts and "
+                        "writes the whole class map (npy, tif, png), scores nothing")
     p.add_argument("--drop-small-classes", action="store_true",
                    help="leave out target classes with fewer than n_shot + 1 labelled pixels (named in the log)")
 
@@ -67,10 +70,28 @@ def _run(args, cfg) -> int:
 
     if args.out is not None:
         check_out_dir(args.out, args.overwrite)      # before loading anything
+    if getattr(args, "support", None) is not None:
+        return _run_sparse(args, cfg)
     scene = byo_scene(args, cfg.target)
     result, out = run_to_folder(cfg, args.out, overwrite=args.overwrite, target_scene=scene,
                                 drop_small_classes=args.drop_small_classes)
     print_result(result, out)
+    return 0
+
+
+def _run_sparse(args, cfg) -> int:
+    from ..data.validate import parse_class_names
+    from .predict_map import run_sparse
+
+    if args.labels is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("--support and --labels exclude each other: --support is for scenes without a "
+                          "ground-truth map")
+    pred, out = run_sparse(cfg, cfg.target, args.support, args.out, overwrite=args.overwrite,
+                           cube_key=args.cube_key, class_names=parse_class_names(args.class_names))
+    print((out / "report.md").read_text())
+    print(f"class map: {out / 'classification_map.tif'} (also .npy, .png); classes.json names the ids")
     return 0
 
 
