@@ -1008,6 +1008,126 @@ CASES += [
 ]
 
 
+# ------------------------------------------------------------------------------ bring your own scene
+def _points(ctx, lines: str, tif: bool = True):
+    """A 16×16×20 TIFF cube (bands as pages) and a points CSV with ``lines``."""
+    import tifffile
+
+    tifffile.imwrite(ctx.tmp / "field.tif", np.moveaxis(_cube(16, 16, 20), -1, 0))
+    if lines is not None:
+        (ctx.tmp / "points.csv").write_text(lines)
+    return ctx.tmp
+
+
+def _sparse(ctx, folder, **kw):
+    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.predict_map import run_sparse
+
+    run_sparse(preset("smoke", progress=False), folder / "field.tif", folder / "points.csv", folder / "map",
+               log=lambda *a, **k: None, **kw)
+
+
+def _points_case(cid, bad, lines, fragment, exc=E.DataError):
+    return Case(cid, "sparse labels", bad, "`run_sparse(cfg, 'field.tif', 'points.csv')` (`--support points.csv`)",
+                exc, fragment, _sparse, lambda ctx: _points(ctx, lines))
+
+
+def _hires_labels(ctx):
+    np.save(ctx.tmp / "myscene.npy", _cube(12, 10))
+    np.save(ctx.tmp / "myscene_gt.npy", np.kron(_labels(12, 10), np.ones((4, 4), np.int64)))
+    return ctx.tmp
+
+
+def _downsampled(method):
+    def act(ctx, folder):
+        from mifomo_lite.data import load_scene
+
+        scene = load_scene(folder / "myscene.npy", labels=folder / "myscene_gt.npy", labels_downsample=method)
+        same = np.array_equal(scene.labels, _labels(12, 10))
+        return f"{method}: labels {scene.labels.shape[0]}×{scene.labels.shape[1]}, equal to the drawn map: {same}"
+    return act
+
+
+def _odd_factor_labels(ctx):
+    np.save(ctx.tmp / "myscene.npy", _cube(12, 10))
+    np.save(ctx.tmp / "myscene_gt.npy", np.zeros((24, 30), np.int64))
+    return ctx.tmp
+
+
+def _tif_pair(ctx):
+    import tifffile
+
+    tifffile.imwrite(ctx.tmp / "scene.tif", np.moveaxis(_cube(), -1, 0))
+    tifffile.imwrite(ctx.tmp / "scene_gt.tif", _labels().astype(np.uint8))
+    return ctx.tmp
+
+
+def _load_tif(ctx, folder):
+    from mifomo_lite.data import load_scene
+
+    s = load_scene(folder / "scene.tif", labels=folder / "scene_gt.tif", class_names="soil,corn,water".split(","))
+    return f"shape {s.shape}, classes {', '.join(s.class_names)}"
+
+
+def _info_with_key(ctx, path):
+    from mifomo_lite.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = main(["data", "info", str(path), "--cube-key", "reflectance", "--labels-key", "gt",
+                     "--class-names", "a,b,c"])
+    first = out.getvalue().splitlines()[1].strip()
+    return f"exit {code}; {first}"
+
+
+CASES += [
+    _points_case("points_missing_file", "support CSV that does not exist", None,
+                 r"support points file not found: \$TMP/points\.csv", E.DataFileNotFound),
+    _points_case("points_two_columns", "support CSV line with two values", "row,col,class\n1,2\n",
+                 r"points\.csv, line 2: expected 3 values row,col,class, got 2"),
+    _points_case("points_outside_cube", "support point outside the cube", "3,4,soil\n16,2,corn\n",
+                 r"line 2: pixel \(row 16, col 2\) is outside the 16×16 cube"),
+    _points_case("points_conflict", "one pixel given two classes", "3,4,soil\n3,4,corn\n",
+                 r"line 2: pixel \(row 3, col 4\) is given two classes, 'soil' and 'corn'"),
+    _points_case("points_one_class", "all points of one class", "3,4,soil\n5,6,soil\n",
+                 r"the points name 1 class\(es\); a class map needs at least two"),
+    _points_case("points_fractional", "fractional row number", "3.5,4,soil\n5,6,corn\n",
+                 r"line 1: row must be a whole number, got '3\.5'"),
+    Case("support_with_labels", "sparse labels", "`--support` together with a full `--labels` map",
+         "`mifomo-lite run --target field.tif --support points.csv --labels gt.tif`", CliFailed,
+         r"--support and --labels exclude each other",
+         lambda ctx, f: cli("run", "--preset", "smoke", "--target", str(f / "field.tif"), "--support",
+                            str(f / "points.csv"), "--labels", str(f / "gt.tif"), "--out", str(ctx.tmp / "map")),
+         lambda ctx: _points(ctx, "3,4,soil\n5,6,corn\n")),
+    Case("labels_higher_resolution", "scenes", "label map at 4× the cube's resolution (48×40 for 12×10)",
+         "`load_scene('myscene.npy', labels='myscene_gt.npy')`", E.DataError,
+         r"exactly 4× the cube's resolution: pass --labels-downsample nearest\|majority", _a(_load_pair), _hires_labels),
+    Case("labels_downsample_nearest", "scenes", "the same with `--labels-downsample nearest`",
+         "`load_scene(..., labels_downsample='nearest')`", None, r"nearest: labels 12×10, equal to the drawn map: True",
+         _downsampled("nearest"), _hires_labels),
+    Case("labels_downsample_majority", "scenes", "the same with `--labels-downsample majority`",
+         "`load_scene(..., labels_downsample='majority')`", None, r"majority: labels 12×10, equal to the drawn map: True",
+         _downsampled("majority"), _hires_labels),
+    Case("labels_downsample_uneven", "scenes", "downsampling labels that are 2× in rows but 3× in columns",
+         "`load_scene(..., labels_downsample='nearest')`", E.DataError, r"downsampling needs the same whole factor",
+         _downsampled("nearest"), _odd_factor_labels),
+    Case("class_names_empty_entry", "scenes", "`--class-names soil,,water` (an empty name)",
+         "`mifomo-lite data info scene.mat --class-names soil,,water`", CliFailed,
+         r"class names 'soil,,water': give a comma-separated list without empty names",
+         lambda ctx, p: cli("data", "info", str(p), "--class-names", "soil,,water"), _wrong_key_mat),
+    Case("byo_flag_on_registry_scene", "scenes", "`--labels-downsample` with a registered scene name",
+         "`mifomo-lite data info indian_pines --labels-downsample nearest`", CliFailed,
+         r"labels_downsample only apply to your own files",
+         lambda ctx, _: cli("data", "info", "indian_pines", "--labels-downsample", "nearest")),
+    Case("tif_cube_and_labels", "scenes", "a multi-page TIFF cube with a TIFF label map",
+         "`load_scene('scene.tif', labels='scene_gt.tif', class_names=[...])`", None,
+         r"shape \(12, 10, 8\), classes soil, corn, water", _load_tif, _tif_pair),
+    Case("data_info_with_keys", "scenes", "`data info` on a `.mat` with two cubes, keys given",
+         "`mifomo-lite data info scene.mat --cube-key reflectance --labels-key gt --class-names a,b,c`", None,
+         r"exit 0; size: 12 × 10 pixels × 8 bands", _info_with_key, _two_cubes),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 
