@@ -1128,6 +1128,45 @@ CASES += [
 ]
 
 
+# ------------------------------------------------------------------------------ other commands
+def _broken_resume(ctx):
+    folder = ctx.tmp / "pre"
+    folder.mkdir()
+    (folder / "pretrain_state.json").write_text('{"step": 3}')
+    (folder / "pretrain_state.safetensors").write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}" + b"\x00" * 40)
+    return folder
+
+
+def _resume(ctx, folder):
+    from mifomo_lite.models.pretrain import PretrainConfig, pretrain
+
+    pretrain(PretrainConfig(size="micro", steps=1), folder, progress=False, log=lambda *a: None)
+
+
+CASES += [
+    Case("pretrain_corrupt_resume", "checkpoints", "a corrupted pretraining state to resume from",
+         "`pretrain(PretrainConfig(size='micro'), 'pre/')` with a damaged `pretrain_state.*`",
+         E.CheckpointError, r"the saved pretraining state cannot be resumed .* delete pretrain_state\.json",
+         _resume, _broken_resume),
+    Case("notebooks_out_is_file", "notebooks", "`notebooks student --out` naming an existing file",
+         "`mifomo-lite notebooks student --out edition.txt`", CliFailed, r"--out .*edition\.txt is an existing file",
+         lambda ctx, p: cli("notebooks", "student", "--out", str(p)), lambda ctx: _touch(ctx.tmp / "edition.txt")),
+    Case("notebooks_run_out_is_file", "notebooks", "`notebooks run --out` naming an existing file",
+         "`mifomo-lite notebooks run --profile smoke --out results.txt`", CliFailed, r"--out .*results\.txt is an existing file",
+         lambda ctx, p: cli("notebooks", "run", "--profile", "smoke", "--out", str(p)), lambda ctx: _touch(ctx.tmp / "results.txt")),
+    Case("ablate_out_not_empty", "outputs", "`ablate --out` holding an earlier grid",
+         "`mifomo-lite ablate --preset smoke --out abl/` with files in `abl/`", CliFailed,
+         r"already holds files .* pass --overwrite",
+         lambda ctx, p: cli("ablate", "--preset", "smoke", "--out", str(p)), _out_not_empty),
+    Case("sparse_out_not_empty", "outputs", "`--support` run onto a folder holding an earlier map",
+         "`mifomo-lite run --target field.tif --support points.csv --out run/`", CliFailed,
+         r"already holds files .* pass --overwrite",
+         lambda ctx, f: cli("run", "--preset", "smoke", "--target", str(f / "field.tif"), "--support",
+                            str(f / "points.csv"), "--out", str(ctx.tmp / "run")),
+         lambda ctx: (_out_not_empty(ctx), _points(ctx, "3,4,soil\n5,6,corn\n"))[1]),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 
@@ -1312,7 +1351,7 @@ def test_doc_lists_every_case(doc_text: str) -> None:
     ids = [ln.split("|")[1].strip() for ln in doc_text.splitlines()
            if ln.startswith("| ") and not ln.startswith("| id ")]
     assert ids == [c.id for c in CASES], f"docs/bad_inputs.md rows differ from the cases; run `{REGENERATE}`"
-    assert len(CASES) >= 75
+    assert len(CASES) >= 110
     assert len({c.id for c in CASES}) == len(CASES)
     areas = {c.area for c in CASES}
     assert {"data", "checkpoints", "config", "CLI", "notebooks"} <= areas
