@@ -1167,6 +1167,37 @@ CASES += [
 ]
 
 
+def _cached_official(ctx):
+    """A stand-in for the Hugging Face cache: the first call records the file's sha256, then one
+    byte of the cached file changes before the second call."""
+    import huggingface_hub
+
+    (ctx.tmp / "hypersigma").mkdir()
+    cached = ctx.tmp / "hypersigma" / "spat-vit-base.pth"
+    cached.write_bytes(bytes(range(256)) * 16)         # verify_cached reads bytes, not tensors
+    ctx.patch(huggingface_hub, "hf_hub_download", lambda *a, **k: str(cached))
+    from mifomo_lite.models.official import download_official_checkpoint
+
+    download_official_checkpoint("spatial", "base", cache_dir=ctx.tmp / "hypersigma")
+    raw = bytearray(cached.read_bytes())
+    raw[len(raw) // 2] ^= 0x01
+    cached.write_bytes(bytes(raw))
+
+
+def _fetch_official(ctx, _):
+    from mifomo_lite.models.official import download_official_checkpoint
+
+    download_official_checkpoint("spatial", "base", cache_dir=ctx.tmp / "hypersigma")
+
+
+CASES += [
+    Case("tampered_cached_official", "integrity", "a cached official checkpoint changed by one byte after download",
+         "`download_official_checkpoint('spatial', 'base')` (second call, from the cache)",
+         E.ChecksumError, r"spat-vit-base\.pth: sha256 .* recorded in \$TMP/hypersigma/sha256\.json when it was downloaded",
+         _fetch_official, _cached_official),
+]
+
+
 def _load_path(path, **kw):
     from mifomo_lite.data import load_scene
 

@@ -449,7 +449,31 @@ def download_official_checkpoint(branch: str = "spatial", size: str = "base",
             f"could not fetch {OFFICIAL_FILES[key]} from huggingface.co/{OFFICIAL_REPO}"
             f"{' (offline mode: only the cache was searched)' if offline else ''}: {type(exc).__name__}: {exc}. "
             "Download it by hand and pass the local path instead.") from None
+    verify_cached(Path(path), Path(cache_dir or user_cache_dir("hypersigma")) / CACHE_RECORD)
     return Path(path)
+
+
+CACHE_RECORD = "sha256.json"
+
+
+def verify_cached(path: Path, record: Path) -> str:
+    """Check a cached download against the sha256 recorded when it was first fetched (no checksum
+    is published for the official files, so the first download is the reference); record it the
+    first time. A changed file raises a :class:`ChecksumError` naming it — it is never loaded."""
+    from ..errors import ChecksumError
+    from ..utils import atomic_path, sha256_file
+
+    known = json.loads(record.read_text()) if record.is_file() else {}
+    digest = sha256_file(path)
+    expected = known.get(path.name)
+    if expected is None:
+        known[path.name] = digest
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
+    elif digest != expected:
+        raise ChecksumError(f"{path}: sha256 {digest} differs from {expected}, recorded in {record} when it was "
+                            "downloaded; the cached file was changed or corrupted — delete it and download it again")
+    return digest
 
 
 def convert_official_checkpoint(src: PathLike, dst: PathLike) -> Path:
