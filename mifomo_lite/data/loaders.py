@@ -381,22 +381,7 @@ def load_path(path: Any, *, cube_key: Optional[str] = None, labels: Any = None,
     cube = cube_read.array
     files = {"cube": str(path)}
     keys = {"cube": cube_read.key}
-    label_read: Optional[ArrayRead] = None
-    if labels is None:
-        label_read = _labels_from_same_file(path, cube_read, labels_key)
-        if label_read is None:
-            raise DataError(
-                f"{path}: no label map given. Pass labels=<path or array> (with labels_key=... "
-                "for a .mat/.npz holding several variables), or store a 2-D label map in the "
-                "same .mat/.npz file.")
-        label_arr = label_read.array
-    elif isinstance(labels, (str, os.PathLike)):
-        label_read = read_array(Path(labels).expanduser(),
-                                (labels_key,) if labels_key else (),
-                                strict=labels_key is not None, ndim=2, what="label map")
-        label_arr = label_read.array
-    else:
-        label_arr = np.asarray(labels)
+    label_arr, label_read = _read_labels(path, cube_read, labels, labels_key)
     if label_read is not None:
         files["labels"] = str(label_read.path)
         keys["labels"] = label_read.key
@@ -430,6 +415,25 @@ def load_path(path: Any, *, cube_key: Optional[str] = None, labels: Any = None,
     return Scene.from_arrays(oriented, label_arr, name=name or path.stem,
                              class_names=class_names, wavelengths=wl,
                              sensor=sensor or "unknown", meta=meta)
+
+
+def _read_labels(path: Path, cube_read: ArrayRead, labels: Any, labels_key: Optional[str]
+                 ) -> Tuple[np.ndarray, Optional[ArrayRead]]:
+    """The label map of your own scene: from ``labels`` (a path or an array), else from the cube's
+    own .mat/.npz file; with the read record when it came from a file."""
+    if labels is None:
+        label_read = _labels_from_same_file(path, cube_read, labels_key)
+        if label_read is None:
+            raise DataError(
+                f"{path}: no label map given. Pass --labels PATH (labels=<path or array> in Python; with "
+                "--labels-key NAME for a .mat/.npz holding several variables), or store a 2-D label map in "
+                "the same .mat/.npz file.")
+        return label_read.array, label_read
+    if isinstance(labels, (str, os.PathLike)):
+        label_read = read_array(Path(labels).expanduser(), (labels_key,) if labels_key else (),
+                                strict=labels_key is not None, ndim=2, what="label map")
+        return label_read.array, label_read
+    return np.asarray(labels), None
 
 
 def _labels_from_same_file(path: Path, cube_read: ArrayRead,
