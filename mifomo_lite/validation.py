@@ -98,19 +98,32 @@ def check_device(value: Any, name: str = "device") -> str:
     return text
 
 
+def _kind(annotation: Any) -> str:
+    """A field's declared type as text with ``Optional[...]`` / ``| None`` removed, prefixed by
+    ``Optional`` when ``None`` is allowed: ``"int"``, ``"Optional int"``, ``"Union[int, str]"``…"""
+    text = str(getattr(annotation, "__name__", annotation)).replace("typing.", "").replace(" ", "")
+    optional = text.startswith("Optional[") or "|None" in text or "None|" in text
+    if text.startswith("Optional["):
+        text = text[len("Optional["):-1]
+    text = text.replace("|None", "").replace("None|", "")
+    text = {"int|str": "Union[int, str]", "Union[int,str]": "Union[int, str]"}.get(text, text)
+    return ("Optional " if optional else "") + text
+
+
 def validate_run_config(cfg: Any) -> None:
     """Check every field of a :class:`~mifomo_lite.train.config.RunConfig` by its declared type
     and range; normalise whole floats to ``int`` in place. Raises the first problem found."""
     for f in fields(cfg):
-        value, kind = getattr(cfg, f.name), str(f.type)
+        value, kind = getattr(cfg, f.name), _kind(f.type)
         if f.name == "feature_smoothing":  # fsl.spatial.check_window explains odd windows itself
             continue
         if value is None and kind.startswith("Optional"):
             continue
+        kind = kind.replace("Optional ", "")
         if kind == "bool":
             if not isinstance(value, bool):
                 raise ConfigError(f"{f.name} must be true or false, got {value!r}")
-        elif kind in ("int", "Optional[int]"):
+        elif kind == "int":
             lo, hi = INT_RANGES.get(f.name, (0, None))
             object.__setattr__(cfg, f.name, check_int(f.name, value, lo, hi))
         elif kind == "float":

@@ -1099,6 +1099,12 @@ CASES += [
          lambda ctx, f: cli("run", "--preset", "smoke", "--target", str(f / "field.tif"), "--support",
                             str(f / "points.csv"), "--labels", str(f / "gt.tif"), "--out", str(ctx.tmp / "map")),
          lambda ctx: _points(ctx, "3,4,soil\n5,6,corn\n")),
+    Case("ablate_with_support", "sparse labels", "`ablate --support points.csv` (nothing to score an ablation on)",
+         "`mifomo-lite ablate --target field.tif --support points.csv`", CliFailed,
+         r"ablate needs a ground-truth map to score each ablation",
+         lambda ctx, f: cli("ablate", "--preset", "smoke", "--target", str(f / "field.tif"), "--support",
+                            str(f / "points.csv"), "--out", str(ctx.tmp / "abl")),
+         lambda ctx: _points(ctx, "3,4,soil\n5,6,corn\n")),
     Case("labels_higher_resolution", "scenes", "label map at 4× the cube's resolution (48×40 for 12×10)",
          "`load_scene('myscene.npy', labels='myscene_gt.npy')`", E.DataError,
          r"exactly 4× the cube's resolution: pass --labels-downsample nearest\|majority", _a(_load_pair), _hires_labels),
@@ -1386,6 +1392,21 @@ def test_doc_lists_every_case(doc_text: str) -> None:
     assert len({c.id for c in CASES}) == len(CASES)
     areas = {c.area for c in CASES}
     assert {"data", "checkpoints", "config", "CLI", "notebooks"} <= areas
+
+
+def test_every_numeric_config_field_is_validated() -> None:
+    """Each int/float field of RunConfig refuses NaN with a message naming it, whatever module the
+    field lives in — so a field added or moved later cannot bypass the validator."""
+    from dataclasses import fields
+
+    from mifomo_lite.train.config import RunConfig, preset
+
+    numeric = [f.name for f in fields(RunConfig) if isinstance(getattr(RunConfig(), f.name), (int, float))
+               and not isinstance(getattr(RunConfig(), f.name), bool)]
+    assert len(numeric) > 30
+    for name in numeric:
+        with pytest.raises(E.ConfigError, match=name):
+            preset("smoke", **{name: float("nan")})
 
 
 def test_pickle_payload_really_runs_code(tmp_path: Path) -> None:

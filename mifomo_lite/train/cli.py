@@ -113,6 +113,11 @@ def cmd_ablate(args) -> int:
 
     from .runner import target_scene_for
 
+    if args.support is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("ablate needs a ground-truth map to score each ablation; --support (points only) "
+                          "works with `run` and `demo`")
     cfg = _config(args)
     scene = byo_scene(args, cfg.target)
     if scene is not None or args.drop_small_classes:
