@@ -28,13 +28,18 @@ def offline(tmp_path, monkeypatch):
     return tmp_path
 
 
+# GeoTIFF georeferencing: 30 m pixels, a UTM-like tie point, a minimal GeoKey directory.
+GEO = [(33550, "d", 3, (30.0, 30.0, 0.0), True), (33922, "d", 6, (0.0, 0.0, 0.0, 500000.0, 4.0e6, 0.0), True),
+       (34735, "H", 8, (1, 1, 0, 1, 1024, 0, 1, 1), True)]
+
+
 def _field(tmp_path: Path, per_class: int = 5):
-    """A 40×40×30 synthetic scene saved as a multi-page TIFF, ``per_class`` random points per class
+    """A 40×40×30 synthetic scene saved as a multi-page GeoTIFF, ``per_class`` random points per class
     in a CSV (class names, header line), and the hidden truth."""
     import tifffile
 
     scene = synthetic_scene(height=40, width=40, n_bands=30, n_classes=3, seed=1, name="field")
-    tifffile.imwrite(tmp_path / "field.tif", np.moveaxis(scene.cube, -1, 0))
+    tifffile.imwrite(tmp_path / "field.tif", np.moveaxis(scene.cube, -1, 0), extratags=GEO)
     rng = np.random.default_rng(0)
     names = ["soil", "corn", "water"]
     lines = ["row,col,class"]
@@ -67,6 +72,8 @@ def test_class_map_from_a_tiff_and_five_points_per_class_in_one_command(offline)
     assert np.array_equal(tif, pred)
     with tifffile.TiffFile(out / "classification_map.tif") as tf:
         assert json.loads(tf.pages[0].description)["classes"] == {"1": "soil", "2": "corn", "3": "water"}
+        for code, _, _, value, _ in GEO:                 # a GeoTIFF in gives a GeoTIFF out
+            assert tuple(tf.pages[0].tags[code].value) == value
     assert json.loads((out / "classes.json").read_text())["points_per_class"] == {"soil": 5, "corn": 5, "water": 5}
     labelled = truth.labels > 0
     agreement = (pred[labelled] == truth.labels[labelled]).mean()

@@ -362,6 +362,11 @@ def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> A
     return ArrayRead(np.asarray(real_array(arr, path, what, as_float32)), path, key, "NumPy " + fmt)
 
 
+# GeoTIFF georeferencing tags (pixel scale, tie points, transformation, GeoKey directory and its
+# double / ASCII parameters, GDAL no-data): carried from an input cube to the maps written for it.
+GEOTIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42113)
+
+
 def _read_tiff(path: Path, what: str, as_float32: bool) -> ArrayRead:
     """A TIFF/GeoTIFF: the first image series (pages become the first axis, so a multi-page cube
     arrives bands-first and is moved later by :func:`orient_cube`)."""
@@ -371,10 +376,12 @@ def _read_tiff(path: Path, what: str, as_float32: bool) -> ArrayRead:
         series = tf.series[0]
         check_size(series.shape, 4 if as_float32 else np.dtype(series.dtype).itemsize, path, what)
         arr, axes = series.asarray(), str(series.axes)
+        geo = [(code, int(t.dtype), int(t.count), t.value) for code in GEOTIFF_TAGS
+               if (t := tf.pages[0].tags.get(code)) is not None]
     if arr.ndim == 3 and axes[:1] in ("I", "Q", "Z", "C", "S") and axes[1:] == "YX":
         arr = np.moveaxis(arr, 0, -1)   # pages / planar samples are the bands
     return ArrayRead(np.ascontiguousarray(real_array(np.asarray(arr), path, what, as_float32)), path, None,
-                     "TIFF (tifffile)", meta={"tiff_axes": axes})
+                     "TIFF (tifffile)", meta={"tiff_axes": axes, "geotiff_tags": geo})
 
 
 def _open_envi(path: Path):

@@ -11,7 +11,8 @@ points.csv`` instead:
    most similar prototype (the kit's prototypical head; no episodic training, because that needs a
    query set to adapt on);
 3. writes, atomically, ``classification_map.npy`` (0 = none, 1..C), ``classification_map.tif``
-   (the same map; class names in its description), ``classification_map.png`` (with a legend),
+   (the same map; class names in its description; a GeoTIFF with the input's georeferencing when
+   the cube was one), ``classification_map.png`` (with a legend),
    ``classes.json`` and ``scene.json`` (files and sha256).
 """
 
@@ -130,7 +131,7 @@ def write_map_folder(folder: Path, pred: np.ndarray, scene: D.Scene, seconds: fl
             np.save(fh, pred.astype(np.uint16 if scene.n_classes < 65535 else np.int64))
     with atomic_path(folder / "classification_map.tif") as tmp:
         tifffile.imwrite(tmp, pred.astype(np.uint16), description=json.dumps({"classes": classes}),
-                         metadata=None)
+                         metadata=None, extratags=[(*tag, True) for tag in scene.meta.get("geotiff_tags", [])])
     fig = R.plot_classification_map(pred, scene.labels, scene.class_names,
                                     title="predicted classes (prototypes of the points)")
     R.save_figure(fig, folder / "classification_map.png")
@@ -160,7 +161,8 @@ def run_sparse(cfg: RunConfig, target: Any, support: Any, out: Optional[Path] = 
     read = D.read_array(target, (cube_key,) if cube_key else (), strict=cube_key is not None, ndim=3,
                         what="image cube", as_float32=True)
     rows, cols, classes = read_points(support, read.array.shape[:2])
-    meta = {"source": f"file {read.path}", "files": {"cube": str(read.path), "support": str(Path(support))}}
+    meta = {"source": f"file {read.path}", "files": {"cube": str(read.path), "support": str(Path(support))},
+            "geotiff_tags": read.meta.get("geotiff_tags", [])}     # a GeoTIFF in gives a GeoTIFF out
     scene = points_scene(read.array, rows, cols, classes, Path(str(target)).stem, class_names, meta)
     validate_scene(scene, 0, cfg.pca_components)    # values and bands; no class size applies here
     with run_folder(out, overwrite) as part:
