@@ -132,9 +132,7 @@ def write_map_folder(folder: Path, pred: np.ndarray, scene: D.Scene, seconds: fl
     with atomic_path(folder / "classification_map.tif") as tmp:
         tifffile.imwrite(tmp, pred.astype(np.uint16), description=json.dumps({"classes": classes}),
                          metadata=None, extratags=[(*tag, True) for tag in scene.meta.get("geotiff_tags", [])])
-    fig = R.plot_classification_map(pred, scene.labels, scene.class_names,
-                                    title="predicted classes (prototypes of the points)")
-    R.save_figure(fig, folder / "classification_map.png")
+    R.save_figure(plot_map_with_points(pred, scene), folder / "classification_map.png")
     R.write_json(folder / "classes.json", {"classes": classes, "points_per_class": {
         n: int(c) for n, c in zip(scene.class_names, scene.class_counts())}})
     R.write_json(folder / "scene.json", record)
@@ -147,6 +145,25 @@ def write_map_folder(folder: Path, pred: np.ndarray, scene: D.Scene, seconds: fl
               for i, (n, p, c) in enumerate(zip(scene.class_names, scene.class_counts(), counts))]
     with atomic_path(folder / "report.md") as tmp:
         tmp.write_text("\n".join(lines) + "\n")
+
+
+def plot_map_with_points(pred: np.ndarray, scene: D.Scene):
+    """The predicted map with the labelled points marked (white-edged dots) and a named legend."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    n = scene.n_classes
+    cmap = np.asarray(R.class_colours(n))
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.imshow(cmap[np.clip(pred, 0, n)], interpolation="nearest")
+    rows, cols, labels0 = scene.labelled_pixels()
+    ax.scatter(cols, rows, c=cmap[labels0 + 1], s=18, edgecolors="white", linewidths=0.8)
+    ax.set_title(f"{scene.name}: predicted classes ({len(rows)} labelled points marked)")
+    ax.axis("off")
+    fig.legend(handles=[Patch(color=cmap[i + 1], label=f"{i + 1} {scene.class_names[i]}") for i in range(n)],
+               loc="center right", fontsize=7, frameon=False)
+    fig.subplots_adjust(right=0.75)
+    return fig
 
 
 def run_sparse(cfg: RunConfig, target: Any, support: Any, out: Optional[Path] = None, *,
