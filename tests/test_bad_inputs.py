@@ -1,16 +1,23 @@
-"""The bad-input matrix (issue 7): one row per bad input a user can give the kit — data files,
-downloads, checkpoints, configuration, notebook parameters, the command line.
+"""The bad-input matrix: one row per bad input a user (or an attacker) can give the kit — data
+files, your own scenes, sparse labels, downloads, checkpoints and their integrity, configuration,
+run folders, notebook parameters, the command line.
 
 Each row proves three things:
 
 1. the kit raises the *specific* exception class with a message that names the problem (the
    message fragment is asserted, and the whole message must equal the one documented in
    ``docs/bad_inputs.md`` — except for the lists that grow with the kit: argparse's sub-command
-   choices, the valid config keys, the benchmark names);
+   choices, the valid config keys, the benchmark names); a command-line row also checks the exit
+   status and that stderr is one line;
 2. nothing was written half-way: the scratch folder (which is also the kit's cache and data
-   folder during the row) holds exactly the same files before and after, and no ``*.part`` file;
+   folder during the row) holds exactly the same files before and after, no ``*.part`` file or
+   folder exists and no new ``*.lock`` is left;
 3. no untrusted code ran: the pickle row carries a payload that would create a marker file, and
    no row may leave that marker behind.
+
+Rows whose ``exc`` is ``None`` are inputs the kit must handle *correctly* rather than refuse
+(``--overwrite``, a stale lock, whole numbers written as floats, label downsampling, a closed
+pipe…): their ``act`` returns the outcome in words, which the fragment and the doc check.
 
 ``docs/bad_inputs.md`` is generated from :data:`CASES` by ``python tests/bad_inputs_doc.py``,
 so the documented messages are the tested ones; :func:`test_doc_lists_every_case` fails when the
