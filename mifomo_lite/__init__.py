@@ -15,4 +15,8 @@ def __getattr__(name: str):
         from .models.foundation import load_foundation_model
 
         return load_foundation_model
+    if name == "run":
+        from .api import run
+
+        return run
     raise AttributeError(f"module 'mifomo_lite' has no attribute {name!r}")

@@ -42,3 +42,8 @@ class ConfigError(MifomoError, ValueError):
 
 class DeviceError(MifomoError, RuntimeError):
     """A requested device (e.g. CUDA) is not available."""
+
+
+class OutputError(MifomoError, OSError):
+    """An output folder cannot be written safely (it is a file, holds an earlier run, or another
+    run is writing it)."""

@@ -79,6 +79,7 @@ def setup(profile: str = "lite", device: str = "auto", seed: int = 0, *, quiet: 
 
     from .train.config import preset
     from .utils import resolve_device, seed_everything
+    from .validation import check_device, check_seed
 
     profile = str(profile).lower()
     if profile not in PROFILES:
@@ -87,7 +88,8 @@ def setup(profile: str = "lite", device: str = "auto", seed: int = 0, *, quiet: 
     if not isinstance(device, str):
         raise ConfigError(f"device must be text ('auto', 'cpu', 'cuda' or 'cuda:N'), got {device!r} "
                           f"({type(device).__name__}); with papermill: -p device cpu")
-    seed = _int_parameter("seed", seed)
+    seed = check_seed(_int_parameter("seed", seed))      # the validator RunConfig uses
+    device = check_device(device)
     seed_everything(seed)
     dev = resolve_device(device, allow_fallback=(device == "auto"))
     cfg = preset(profile, device=str(dev), seed=seed)

@@ -86,9 +86,18 @@ def _check(args) -> int:
     return 1 if bad else 0
 
 
+def _out_folder(out) -> None:
+    """Refuse an ``--out`` that is an existing file, before any work."""
+    if out is not None and out.exists() and not out.is_dir():
+        from .errors import OutputError
+
+        raise OutputError(f"--out {out} is an existing file, not a folder; choose a folder path")
+
+
 def _run(args) -> int:
     from .nbrun.runner import run_notebooks
 
+    _out_folder(args.out)
     summary = run_notebooks(args.profile, args.out, only=args.only, nb_dir=args.notebooks,
                             device=args.device, seed=args.seed, baselines=args.baselines,
                             update_baselines=args.update_baselines, reuse=args.reuse,
@@ -99,6 +108,7 @@ def _run(args) -> int:
 def _student(args) -> int:
     from .nbrun.student import stale_problems, write_student_edition
 
+    _out_folder(args.out)
     if args.out:
         for path in write_student_edition(args.out, args.notebooks):
             print(f"wrote {path}")

@@ -248,7 +248,7 @@ cfg_ablation = cfg.replace(tsne=False, classification_map=False, **nb.pick(
     lite=dict(n_test_episodes=1, source_episodes=5, support_steps=8, intermediate_steps=8, max_query_pixels=500,
               target_ssl_steps=30, feature_smoothing=1),
     paper={}))
-table, ablation_dir = ablate(cfg_ablation, out_dir=folder / "ablation", log=lambda *a, **k: None)
+table, ablation_dir = ablate(cfg_ablation, out_dir=folder / "ablation", overwrite=True, log=lambda *a, **k: None)
 rows = [{"name": f"{name} ({row['stage'].split('/')[1]})", **{k: row[k] for k in ("OA", "AA", "kappa")}}
         for name, row in table["ablations"].items()]
 rows += [{"name": "baseline: " + n, **v} for n, v in table["baselines"].items()]

@@ -60,7 +60,7 @@ def test_too_small_class_is_named():
     labels[1, :5] = 2                     # exactly 5 pixels: not enough for 5-shot + 1 query
     scene = Scene.from_arrays(np.random.default_rng(0).random((10, 10, 3)), labels,
                               class_names=["Meadows", "Oats"])
-    with pytest.raises(EpisodeError, match=r"class 'Oats' \(label 1, original id 2\) has only 5 "
+    with pytest.raises(EpisodeError, match=r"class 'Oats' \(label 2, original id 2\) has only 5 "
                                            r"labelled pixels.*at least 6"):
         few_shot_split(scene, n_shot=5)
     assert few_shot_split(scene, n_shot=4).n_query == 15 - 8        # 15 labelled − 2×4 support
@@ -129,7 +129,7 @@ def test_episode_sampler_errors(scene):
     big = int(counts.min()) + 1
     smallest = int(np.argmin(counts))
     with pytest.raises(EpisodeError, match=rf"class '{scene.class_names[smallest]}' \(label "
-                                           rf"{smallest}\) has {counts.min()}"):
+                                           rf"{smallest + 1}\) has {counts.min()}"):
         EpisodeSampler(scene, n_way="all", n_shot=1, n_query=big - 1)
     with pytest.raises(EpisodeError, match="n_way must be"):
         EpisodeSampler(scene, n_way="many")

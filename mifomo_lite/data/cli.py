@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--root", help="data folder (default: $MIFOMO_DATA_DIR or the user cache)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--download", action="store_true", help="download missing files first")
-    p.add_argument("--labels", help="label file for your own scene")
+    byo_flags(p)
     p.set_defaults(handler=cmd_info)
 
     p = sub.add_parser("fetch", help="download a scene's files into the data folder")
@@ -39,6 +39,19 @@ def register(subparsers: Any) -> None:
     p.add_argument("--base-url", help="mirror to download from: <base-url>/<file name>")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_fetch)
+
+
+def byo_flags(p: argparse.ArgumentParser, labels: bool = True) -> None:
+    """The bring-your-own-scene flags shared by ``run``, ``demo`` and ``data info``."""
+    g = p.add_argument_group("your own scene (given as a file path)")
+    g.add_argument("--cube-key", default=None, metavar="NAME", help="variable holding the cube in a .mat/.npz")
+    if labels:
+        g.add_argument("--labels", default=None, metavar="PATH", help="label map file (any supported format)")
+    g.add_argument("--labels-key", default=None, metavar="NAME", help="variable holding the label map")
+    g.add_argument("--class-names", default=None, metavar="A,B,C|FILE",
+                   help="class names: comma-separated, or a text file with one per line")
+    g.add_argument("--labels-downsample", default=None, choices=("nearest", "majority"),
+                   help="label map drawn at a whole multiple of the cube's resolution: bring it down")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -91,8 +104,12 @@ def scene_report(scene: Scene) -> Dict[str, Any]:
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    scene = load_scene(args.name, root=args.root, download=args.download,
-                       labels=args.labels, progress=not args.json)
+    from .validate import parse_class_names
+
+    own = dict(cube_key=args.cube_key, labels=args.labels, labels_key=args.labels_key,
+               class_names=parse_class_names(args.class_names), labels_downsample=args.labels_downsample)
+    scene = load_scene(args.name, root=args.root, download=args.download, progress=not args.json,
+                       **{k: v for k, v in own.items() if v is not None})
     if args.json:
         print(json.dumps(scene_report(scene), indent=2))
         return 0

@@ -9,7 +9,8 @@ Supported:
   band into float32 so the 6 GB float64 copy never exists. MATLAB structs (Chikusei's ``GT``) are
   HDF5 groups; the first field (``MATLAB_fields`` order) is taken, like ``GT[0][0][0]`` in scipy;
 * NumPy ``.npy`` and ``.npz``;
-* **ENVI** header/image pairs (``.hdr`` + ``.img``/``.bsq``/``.bil``/``.bip``/raw) — ``spectral``.
+* **ENVI** header/image pairs (``.hdr`` + ``.img``/``.bsq``/``.bil``/``.bip``/raw) — ``spectral``;
+* **TIFF / GeoTIFF** (``.tif``/``.tiff``; a cube as pages or samples per pixel) — ``tifffile``.
 
 Variable keys: the key you ask for is used if present; otherwise, when the caller allows it, the
 only variable in the file; otherwise a :class:`~mifomo_lite.errors.DataError` lists every variable
@@ -24,7 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import DataError, DataFileNotFound
+from ..errors import DataError, DataFileNotFound, MifomoError
 
 ENVI_IMAGE_SUFFIXES = (".img", ".bsq", ".bil", ".bip", ".raw", ".dat", "")
 STRUCT_FIELD_PREFERENCE = ("gt", "GT", "labels", "label", "map")
@@ -61,9 +62,11 @@ def file_format(path: Path) -> str:
         return "envi"
     if suffix in (".h5", ".hdf5"):
         return "mat73"
+    if suffix in (".tif", ".tiff"):
+        return "tiff"
     raise DataError(
         f"{path}: unsupported file type {suffix or '(no suffix)'!r}; supported: .mat (MATLAB v5 "
-        "or v7.3), .npy, .npz, and ENVI (.hdr with its image file)")
+        "or v7.3), .npy, .npz, .tif/.tiff, and ENVI (.hdr with its image file)")
 
 
 def _is_hdf5(path: Path) -> bool:
@@ -126,8 +129,10 @@ def choose_key(found: Dict[str, Tuple[int, ...]], wanted: Sequence[str], path: P
         problem = f"no {what} named {ask}"
     else:
         problem = f"cannot tell which variable is the {what}"
-    raise DataError(f"{path}: {problem}; variables found: {listing}. Pass the right key "
-                    "(cube_key=... / labels_key=...).")
+    flag = "--labels-key" if ndim == 2 or "label" in what else "--cube-key"
+    arg = "labels_key" if flag == "--labels-key" else "cube_key"
+    raise DataError(f"{path}: {problem}; variables found: {listing}. Name the right one with {flag} NAME "
+                    f"on the command line ({arg}='NAME' in Python).")
 
 
 # ----------------------------------------------------------------------------------- readers
@@ -151,8 +156,13 @@ def list_variables(path: Path) -> Dict[str, Tuple[int, ...]]:
                 return {k: tuple(z[k].shape) for k in z.files}
         if fmt == "npy":
             return {"array": tuple(np.load(path, mmap_mode="r", allow_pickle=False).shape)}
+        if fmt == "tiff":
+            import tifffile
+
+            with tifffile.TiffFile(path) as tf:
+                return {"image": tuple(tf.series[0].shape)}
         return {"image": tuple(_open_envi(path).shape)}
-    except DataError:
+    except MifomoError:
         raise
     except Exception as exc:
         raise unreadable(path, exc) from None
@@ -185,13 +195,48 @@ def read_array(path: Any, keys: Sequence[str] = (), *, strict: bool = False,
             return _read_mat73(path, keys, strict, ndim, what, as_float32)
         if fmt in ("npy", "npz"):
             return _read_numpy(path, fmt, keys, strict, ndim, what, as_float32)
+        if fmt == "tiff":
+            return _read_tiff(path, what, as_float32)
         return _read_envi(path, as_float32)
-    except DataError:
-        raise
-    except MemoryError:
+    except (MifomoError, MemoryError):
         raise
     except Exception as exc:
         raise unreadable(path, exc) from None
+
+
+def real_array(arr: np.ndarray, path: Path, what: str, as_float32: bool = False) -> np.ndarray:
+    """``arr`` (as float32 when asked), refusing complex values — a cast would silently drop the
+    imaginary part."""
+    if np.iscomplexobj(arr):
+        raise DataError(f"{path}: the {what} holds complex values (dtype {arr.dtype}); hyperspectral "
+                        "images are real. Save the real part (np.real) or the magnitude (np.abs) yourself "
+                        "if that is what you mean")
+    return np.asarray(arr, dtype=np.float32) if as_float32 else arr
+
+
+# Largest array a reader allocates, as a share of the machine's physical memory.
+MEMORY_SHARE = 0.8
+
+
+def check_size(shape: Sequence[Any], itemsize: int, path: Path, what: str) -> None:
+    """Refuse, before allocating it, an array larger than ``MEMORY_SHARE`` of this machine's RAM
+    (or than ``$MIFOMO_MAX_ARRAY_BYTES``), naming its shape and size."""
+    import os
+
+    dims = [int(d) for d in shape if isinstance(d, (int, np.integer))]
+    need = int(np.prod(dims, dtype=object)) * int(itemsize) if dims else 0
+    limit = os.environ.get("MIFOMO_MAX_ARRAY_BYTES")
+    if limit:
+        cap = int(float(limit))
+    else:
+        try:
+            cap = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") * MEMORY_SHARE)
+        except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+            return
+    if need > cap:
+        raise DataError(f"{path}: the {what} has shape {tuple(dims)} and needs {need / 2**30:,.1f} GiB as "
+                        f"{'float32' if itemsize == 4 else f'{itemsize}-byte values'}, more than the "
+                        f"{cap / 2**30:,.1f} GiB this machine allows; crop the scene or fix the file's dimensions")
 
 
 def _read_mat5(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
@@ -199,12 +244,11 @@ def _read_mat5(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
 
     found = list_variables(path)
     key = choose_key(found, keys, path, strict=strict, ndim=ndim, what=what)
+    check_size(found[key], 4, path, what)
     data = scipy.io.loadmat(str(path), variable_names=[key])
     if key not in data:  # pragma: no cover - whosmat and loadmat disagree: corrupt file
         raise DataError(f"{path}: variable {key!r} is listed but could not be read")
-    arr = _unwrap_scipy(data[key], path, key)
-    if as_float32:
-        arr = np.asarray(arr, dtype=np.float32)
+    arr = real_array(_unwrap_scipy(data[key], path, key), path, what, as_float32)
     return ArrayRead(arr, path, key, "MATLAB v5 (scipy)")
 
 
@@ -280,6 +324,10 @@ def _read_mat73(path: Path, keys, strict, ndim, what, as_float32) -> ArrayRead:
                 field_path.append("{1}")
             else:
                 break
+        if obj.dtype.names and {"real", "imag"} <= set(obj.dtype.names):
+            raise DataError(f"{path}: the {what} {key!r} holds complex values (MATLAB complex); hyperspectral "
+                            "images are real. Save the real part or the magnitude yourself if that is what you mean")
+        check_size(tuple(reversed(obj.shape)), 4 if as_float32 else obj.dtype.itemsize, path, what)
         arr = _h5_to_numpy(obj, as_float32)
     return ArrayRead(arr, path, key, "MATLAB v7.3 (HDF5, h5py)",
                      meta={"hdf5_path": "/".join(field_path), "axes_reversed": True})
@@ -302,6 +350,8 @@ def _h5_to_numpy(ds: Any, as_float32: bool) -> np.ndarray:
 
 def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> ArrayRead:
     if fmt == "npy":
+        head = np.load(path, mmap_mode="r", allow_pickle=False)
+        check_size(head.shape, head.dtype.itemsize, path, what)
         arr = np.load(path, allow_pickle=False)
         key = None
     else:
@@ -309,9 +359,29 @@ def _read_numpy(path: Path, fmt: str, keys, strict, ndim, what, as_float32) -> A
             found = {k: tuple(z[k].shape) for k in z.files}
             key = choose_key(found, keys, path, strict=strict, ndim=ndim, what=what)
             arr = z[key]
-    if as_float32:
-        arr = np.asarray(arr, dtype=np.float32)
-    return ArrayRead(np.asarray(arr), path, key, "NumPy " + fmt)
+    return ArrayRead(np.asarray(real_array(arr, path, what, as_float32)), path, key, "NumPy " + fmt)
+
+
+# GeoTIFF georeferencing tags (pixel scale, tie points, transformation, GeoKey directory and its
+# double / ASCII parameters, GDAL no-data): carried from an input cube to the maps written for it.
+GEOTIFF_TAGS = (33550, 33922, 34264, 34735, 34736, 34737, 42113)
+
+
+def _read_tiff(path: Path, what: str, as_float32: bool) -> ArrayRead:
+    """A TIFF/GeoTIFF: the first image series (pages become the first axis, so a multi-page cube
+    arrives bands-first and is moved later by :func:`orient_cube`)."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tf:
+        series = tf.series[0]
+        check_size(series.shape, 4 if as_float32 else np.dtype(series.dtype).itemsize, path, what)
+        arr, axes = series.asarray(), str(series.axes)
+        geo = [(code, int(t.dtype), int(t.count), t.value) for code in GEOTIFF_TAGS
+               if (t := tf.pages[0].tags.get(code)) is not None]
+    if arr.ndim == 3 and axes[:1] in ("I", "Q", "Z", "C", "S") and axes[1:] == "YX":
+        arr = np.moveaxis(arr, 0, -1)   # pages / planar samples are the bands
+    return ArrayRead(np.ascontiguousarray(real_array(np.asarray(arr), path, what, as_float32)), path, None,
+                     "TIFF (tifffile)", meta={"tiff_axes": axes, "geotiff_tags": geo})
 
 
 def _open_envi(path: Path):
@@ -331,14 +401,16 @@ def _open_envi(path: Path):
     else:
         hdr = envi_header_for(path)
         image = path
-    return envi.open(str(hdr), str(image))
+    try:
+        return envi.open(str(hdr), str(image))
+    except FileNotFoundError as exc:
+        raise DataFileNotFound(f"{path}: ENVI file missing ({exc})") from None
 
 
 def _read_envi(path: Path, as_float32: bool) -> ArrayRead:
     img = _open_envi(path)
-    arr = np.asarray(img.load())
-    if as_float32:
-        arr = arr.astype(np.float32, copy=False)
+    check_size(img.shape, 4 if as_float32 else np.dtype(img.dtype).itemsize, path, "image")
+    arr = real_array(np.asarray(img.load()), path, "image", as_float32)
     meta = dict(img.metadata)
     wavelengths = None
     if "wavelength" in meta:

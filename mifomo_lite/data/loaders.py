@@ -23,6 +23,7 @@ from .io import ArrayRead, orient_cube, orient_labels, read_array
 from .registry import SCENES, FileSpec, SceneInfo, get_scene_info, resolve_scene_name, \
     unknown_scene_message
 from .scene import ClassNames, Scene, check_label_map, check_same_grid
+from .validate import downsample_labels, resolution_hint
 
 TENSORLY_IP = {
     "cube": ("Indian_pines_corrected.npy",
@@ -176,7 +177,8 @@ def load_scene(name_or_path: Any, root: Any = None, download: bool = False, *,
                cube_key: Optional[str] = None, labels: Any = None,
                labels_key: Optional[str] = None, class_names: ClassNames = None,
                wavelengths: Optional[Sequence[float]] = None, name: Optional[str] = None,
-               sensor: Optional[str] = None, progress: bool = True) -> Scene:
+               sensor: Optional[str] = None, progress: bool = True,
+               labels_downsample: Optional[str] = None) -> Scene:
     """Load a hyperspectral scene as a validated :class:`Scene`.
 
     Args:
@@ -196,6 +198,8 @@ def load_scene(name_or_path: Any, root: Any = None, download: bool = False, *,
         wavelengths: band centres in nm for your data (ENVI headers provide them).
         name, sensor: labels for your scene (default: file stem, "unknown").
         progress: show a progress bar while downloading.
+        labels_downsample: ``"nearest"`` or ``"majority"`` — for your own label map drawn at a
+            whole multiple of the cube's resolution (e.g. 512×512 labels for a 128×128 cube).
 
     Indian Pines works offline: if no ``.mat`` pair is in the data folder, the copy inside the
     installed ``tensorly`` package is used (its sha256 checked against PROVENANCE.md).
@@ -213,7 +217,8 @@ def load_scene(name_or_path: Any, root: Any = None, download: bool = False, *,
         key = resolve_scene_name(text) if isinstance(name_or_path, str) else None
         if key is not None and not Path(text).is_file():
             own = {"cube_key": cube_key, "labels": labels, "labels_key": labels_key,
-                   "class_names": class_names, "wavelengths": wavelengths}
+                   "class_names": class_names, "wavelengths": wavelengths,
+                   "labels_downsample": labels_downsample}
             given = [k for k, v in own.items() if v is not None]
             if given:
                 raise DataError(
@@ -225,7 +230,7 @@ def load_scene(name_or_path: Any, root: Any = None, download: bool = False, *,
         if path.exists() or _looks_like_path(text):
             return load_path(path, cube_key=cube_key, labels=labels, labels_key=labels_key,
                              class_names=class_names, wavelengths=wavelengths, name=name,
-                             sensor=sensor)
+                             sensor=sensor, labels_downsample=labels_downsample)
         raise DataError(unknown_scene_message(text))
     raise TypeError(f"load_scene expects a scene name or a path, not {type(name_or_path).__name__}")
 
@@ -366,7 +371,7 @@ def _missing_message(info: SceneInfo, root: Path, missing: List[FileSpec]) -> st
 def load_path(path: Any, *, cube_key: Optional[str] = None, labels: Any = None,
               labels_key: Optional[str] = None, class_names: ClassNames = None,
               wavelengths: Optional[Sequence[float]] = None, name: Optional[str] = None,
-              sensor: Optional[str] = None) -> Scene:
+              sensor: Optional[str] = None, labels_downsample: Optional[str] = None) -> Scene:
     """Load your own scene from files (see :func:`load_scene` for the arguments)."""
     path = Path(path).expanduser()
     if not path.exists():
@@ -376,29 +381,20 @@ def load_path(path: Any, *, cube_key: Optional[str] = None, labels: Any = None,
     cube = cube_read.array
     files = {"cube": str(path)}
     keys = {"cube": cube_read.key}
-    label_read: Optional[ArrayRead] = None
-    if labels is None:
-        label_read = _labels_from_same_file(path, cube_read, labels_key)
-        if label_read is None:
-            raise DataError(
-                f"{path}: no label map given. Pass labels=<path or array> (with labels_key=... "
-                "for a .mat/.npz holding several variables), or store a 2-D label map in the "
-                "same .mat/.npz file.")
-        label_arr = label_read.array
-    elif isinstance(labels, (str, os.PathLike)):
-        label_read = read_array(Path(labels).expanduser(),
-                                (labels_key,) if labels_key else (),
-                                strict=labels_key is not None, ndim=2, what="label map")
-        label_arr = label_read.array
-    else:
-        label_arr = np.asarray(labels)
+    label_arr, label_read = _read_labels(path, cube_read, labels, labels_key)
     if label_read is not None:
         files["labels"] = str(label_read.path)
         keys["labels"] = label_read.key
     label_arr = check_label_map(label_arr, what=f"{path.name}: labels")
+    if labels_downsample is not None:
+        label_arr = downsample_labels(label_arr, cube.shape[:2], labels_downsample, what=path.name)
     oriented = orient_cube(cube, grid=label_arr.shape)
     moved = oriented is not cube and oriented.shape != cube.shape
-    check_same_grid(oriented.shape, label_arr.shape)
+    if tuple(oriented.shape[:2]) != tuple(label_arr.shape):
+        try:
+            check_same_grid(oriented.shape, label_arr.shape)
+        except DataError as exc:
+            raise DataError(str(exc) + resolution_hint(label_arr.shape, oriented.shape)) from None
     if class_names is None and label_read is not None and label_read.class_names:
         names = label_read.class_names
         class_names = {i: n for i, n in enumerate(names)} if len(names) > 1 else None
@@ -412,11 +408,32 @@ def load_path(path: Any, *, cube_key: Optional[str] = None, labels: Any = None,
         "checksum_status": "not checked (your own file)",
         "sha256": {},
     }
+    if labels_downsample is not None:
+        meta["labels_downsample"] = labels_downsample
     if moved:
         meta["note"] = "cube was stored bands-first (B, H, W); moved to (H, W, B)"
     return Scene.from_arrays(oriented, label_arr, name=name or path.stem,
                              class_names=class_names, wavelengths=wl,
                              sensor=sensor or "unknown", meta=meta)
+
+
+def _read_labels(path: Path, cube_read: ArrayRead, labels: Any, labels_key: Optional[str]
+                 ) -> Tuple[np.ndarray, Optional[ArrayRead]]:
+    """The label map of your own scene: from ``labels`` (a path or an array), else from the cube's
+    own .mat/.npz file; with the read record when it came from a file."""
+    if labels is None:
+        label_read = _labels_from_same_file(path, cube_read, labels_key)
+        if label_read is None:
+            raise DataError(
+                f"{path}: no label map given. Pass --labels PATH (labels=<path or array> in Python; with "
+                "--labels-key NAME for a .mat/.npz holding several variables), or store a 2-D label map in "
+                "the same .mat/.npz file.")
+        return label_read.array, label_read
+    if isinstance(labels, (str, os.PathLike)):
+        label_read = read_array(Path(labels).expanduser(), (labels_key,) if labels_key else (),
+                                strict=labels_key is not None, ndim=2, what="label map")
+        return label_read.array, label_read
+    return np.asarray(labels), None
 
 
 def _labels_from_same_file(path: Path, cube_read: ArrayRead,

@@ -34,6 +34,9 @@ def check_cube(cube: Any, what: str = "cube") -> np.ndarray:
         raise DataError(
             f"{what}: expected a 3-D image cube (height, width, bands) but got an array of shape "
             f"{arr.shape}")
+    if arr.dtype.kind == "c":
+        raise DataError(f"{what}: the cube holds complex values (dtype {arr.dtype}); hyperspectral images "
+                        "are real. Pass np.real(cube) or np.abs(cube) yourself if that is what you mean")
     if arr.dtype.kind not in "biuf":
         raise DataError(f"{what}: expected numeric values but got dtype {arr.dtype}")
     if arr.dtype != np.float32 or not arr.flags.c_contiguous:
@@ -86,11 +89,27 @@ def check_label_map(labels: Any, what: str = "labels") -> np.ndarray:
             raise DataError(
                 f"{what}: {int(frac.sum())} label value(s) are not whole numbers (e.g. "
                 f"{', '.join(f'{v:g}' for v in examples)}); a label map must hold integer class ids")
+        _check_label_range(arr, what)
         arr = arr.astype(np.int64)
     elif arr.dtype.kind in "iu":
         arr = arr.astype(np.int64, copy=False)
     else:
         raise DataError(f"{what}: expected integer class ids but got dtype {arr.dtype}")
+    return _check_label_range(np.ascontiguousarray(arr), what)
+
+
+# Largest class id a label map may hold (int32, what MATLAB and ENVI label maps use).
+MAX_LABEL = 2**31 - 1
+
+
+def _check_label_range(arr: np.ndarray, what: str) -> np.ndarray:
+    big = arr > MAX_LABEL
+    if big.any():
+        values = np.unique(arr[big])[:3]
+        raise DataError(
+            f"{what}: {int(big.sum())} pixel(s) have label values too large to be class ids "
+            f"({', '.join(f'{v:g}' for v in values)}; the largest allowed is {MAX_LABEL}); is this file "
+            "a label map?")
     neg = arr < 0
     if neg.any():
         values = np.unique(arr[neg])[:5]

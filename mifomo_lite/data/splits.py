@@ -30,11 +30,12 @@ from .scene import Scene
 
 def _class_label(c: int, names: Optional[Sequence[str]], original_ids: Optional[Sequence[int]]
                  ) -> str:
-    """Readable name of 0-based class ``c`` for error messages."""
-    name = names[c] if names is not None and c < len(names) else f"class {c}"
+    """Readable name of 0-based class ``c`` for error messages, numbered as ``data info`` prints
+    it (label ``c + 1``, and the id in the original file)."""
+    name = names[c] if names is not None and c < len(names) else f"class {c + 1}"
     orig = (f", original id {int(original_ids[c])}"
             if original_ids is not None and c < len(original_ids) else "")
-    return f"{name!r} (label {c}{orig})"
+    return f"{name!r} (label {c + 1}{orig})"
 
 
 # ------------------------------------------------------------------------------ few-shot split
@@ -286,8 +287,8 @@ class EpisodeSampler:
     def _name(self, k: int) -> str:
         cid = int(self.classes[k])
         if self.class_names is not None and 0 <= cid < len(self.class_names):
-            return f"class {self.class_names[cid]!r} (label {cid})"
-        return f"class {cid}"
+            return f"class {self.class_names[cid]!r} (label {cid + 1})"
+        return f"class {cid + 1}"
 
     @staticmethod
     def _pool(pool: Any, which: str) -> Tuple[np.ndarray, np.ndarray, Optional[List[str]]]:

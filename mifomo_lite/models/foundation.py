@@ -31,6 +31,7 @@ from .config import HyperSIGMAConfig
 from .fusion import MifomoHyperSIGMA
 
 __all__ = ["FOUNDATION_MODELS", "foundation_dir", "foundation_paths", "load_foundation_model",
+           "load_foundation_partial", "read_foundation_weights", "check_weight_tensors",
            "save_foundation_model", "write_model_card", "evaluate_frozen_prototypes", "prototype_metrics",
            "spatial_tap_features", "render_model_card"]
 
@@ -81,10 +82,51 @@ def load_foundation_model(name: str = "tiny", device: Optional[Union[str, torch.
     """The shipped pretrained model, ready to use (eval mode, on ``device``, default CPU).
 
     ``path`` loads another ``.safetensors`` written by :func:`save_foundation_model`. ``verify``
-    checks the sha256 against the model card when there is one. ``config_overrides`` change
-    fields that do not alter the weights' shapes (e.g. ``drop_path_rate``, ``use_checkpoint``,
+    checks the sha256 against the model card (required for a model loaded by name). ``config_overrides``
+    change fields that do not alter the weights' shapes (e.g. ``drop_path_rate``, ``use_checkpoint``,
     ``attention="ssa"`` — then the SSA offsets start fresh).
     """
+    weights, tensors, cfg, card = read_foundation_weights(name, path, verify)
+    if config_overrides:
+        cfg = cfg.replace(**config_overrides)
+    model = MifomoHyperSIGMA(cfg, init=True)
+    own = model.state_dict()
+    wrong = [k for k, v in tensors.items() if k in own and own[k].shape != v.shape]
+    if wrong:
+        raise CheckpointError(f"{weights}: {len(wrong)} tensor(s) do not fit the model built with "
+                              f"{config_overrides} (e.g. {wrong[0]}: {tuple(tensors[wrong[0]].shape)} vs "
+                              f"{tuple(own[wrong[0]].shape)}); use load_foundation_partial")
+    missing, unexpected = model.load_state_dict(tensors, strict=False)
+    bad_missing = [k for k in missing if "sampling_offsets" not in k]
+    if bad_missing or unexpected:
+        raise CheckpointError(f"{weights}: weights do not match the model (missing {bad_missing[:4]}, "
+                              f"unexpected {unexpected[:4]})")
+    model.foundation_card = card
+    return model.to(device or "cpu").eval()
+
+
+def load_foundation_partial(name: str = "tiny", verify: bool = True, **config_overrides: Any) -> MifomoHyperSIGMA:
+    """The shipped model built with ``config_overrides`` that change shapes (``in_chans``,
+    ``patch_size``): the tensors that fit load, the others stay freshly initialised and are listed
+    in ``model.pretrained_fresh``. The file passes the same integrity checks as
+    :func:`load_foundation_model` first — a file that fails them is never read into a model."""
+    from .factory import create_model
+
+    _, tensors, _, card = read_foundation_weights(name, None, verify)
+    model = create_model(name, **config_overrides)
+    own = model.state_dict()
+    fit = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fit, strict=False)
+    model.pretrained_fresh = sorted(k for k in own if k not in fit)
+    model.foundation_card = card
+    return model
+
+
+def read_foundation_weights(name: str = "tiny", path: Optional[PathLike] = None, verify: bool = True
+                            ) -> tuple:
+    """``(path, tensors, config, card)`` of a foundation model file, after every integrity check:
+    the sha256 against the model card (a model loaded by name must have one), then each tensor's
+    dtype (floating) and values (finite). Any failure raises and names the file."""
     from safetensors import safe_open
 
     if path is None:
@@ -97,12 +139,9 @@ def load_foundation_model(name: str = "tiny", device: Optional[Union[str, torch.
     if not weights.is_file():
         raise DataFileNotFound(f"foundation model weights not found: {weights} (re-install mifomo_lite, or "
                                f"recreate them with the command in the model card)")
-    card = json.loads(card_json.read_text()) if card_json.is_file() else None
-    if verify and card and card.get("sha256"):
-        digest = sha256_file(weights)
-        if digest != card["sha256"]:
-            raise ChecksumError(f"{weights}: sha256 {digest} differs from the model card's {card['sha256']}; "
-                                "the file is corrupted or was replaced")
+    card = _read_card(card_json)
+    if verify:
+        _verify_against_card(weights, card, required=path is None)
     try:
         with safe_open(str(weights), framework="pt") as fh:
             meta = fh.metadata() or {}
@@ -112,17 +151,47 @@ def load_foundation_model(name: str = "tiny", device: Optional[Union[str, torch.
     if "config" not in meta:
         raise CheckpointError(f"{weights}: no model config in the safetensors metadata (not written by "
                               "save_foundation_model?)")
-    cfg = HyperSIGMAConfig.from_dict(json.loads(meta["config"]))
-    if config_overrides:
-        cfg = cfg.replace(**config_overrides)
-    model = MifomoHyperSIGMA(cfg, init=True)
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    bad_missing = [k for k in missing if "sampling_offsets" not in k]
-    if bad_missing or unexpected:
-        raise CheckpointError(f"{weights}: weights do not match the model (missing {bad_missing[:4]}, "
-                              f"unexpected {unexpected[:4]})")
-    model.foundation_card = card
-    return model.to(device or "cpu").eval()
+    check_weight_tensors(tensors, weights)
+    return weights, tensors, HyperSIGMAConfig.from_dict(json.loads(meta["config"])), card
+
+
+def _read_card(card_json: Path) -> Optional[dict]:
+    if not card_json.is_file():
+        return None
+    try:
+        return json.loads(card_json.read_text())
+    except (ValueError, OSError) as exc:
+        raise CheckpointError(f"{card_json}: the model card is not readable JSON ({exc})") from None
+
+
+def _verify_against_card(weights: Path, card: Optional[dict], required: bool) -> None:
+    if not (card and card.get("sha256")):
+        if required:
+            raise ChecksumError(f"{weights}: no model card with a sha256 next to it "
+                                f"({weights.with_suffix('.json').name}), so the weights cannot be verified; "
+                                "re-install mifomo_lite or restore the card")
+        return
+    digest = sha256_file(weights)
+    if digest != card["sha256"]:
+        raise ChecksumError(f"{weights}: sha256 {digest} differs from the model card's {card['sha256']}; "
+                            "the file is corrupted or was replaced — re-install mifomo_lite (nothing was loaded)")
+
+
+def check_weight_tensors(tensors: dict, where: Any, expected_shapes: Optional[dict] = None) -> None:
+    """Raise a :class:`CheckpointError` naming ``where`` and the first offending tensor unless every
+    tensor is real floating point, holds only finite values and (when ``expected_shapes`` maps its
+    name to a shape) has that shape. Integer, complex, NaN or Inf weights would otherwise be cast
+    or copied into the model silently."""
+    for key, t in tensors.items():
+        if not torch.is_floating_point(t):
+            raise CheckpointError(f"{where}: tensor {key!r} has dtype {t.dtype}; weights must be real "
+                                  "floating point (float16/bfloat16/float32/float64)")
+        if not bool(torch.isfinite(t).all()):
+            n = int((~torch.isfinite(t)).sum())
+            raise CheckpointError(f"{where}: tensor {key!r} holds {n} NaN/Inf value(s); the file is corrupt")
+        if expected_shapes and key in expected_shapes and tuple(t.shape) != tuple(expected_shapes[key]):
+            raise CheckpointError(f"{where}: tensor {key!r} has shape {tuple(t.shape)} but the model "
+                                  f"expects {tuple(expected_shapes[key])}")
 
 
 # --------------------------------------------------------------------------- model card

@@ -41,6 +41,7 @@ from torch import nn
 
 from ..errors import CheckpointError, DataFileNotFound, DownloadError
 from ..utils import user_cache_dir
+from .foundation import check_weight_tensors
 
 __all__ = [
     "OFFICIAL_REPO", "OFFICIAL_FILES", "LoadReport", "CheckpointInfo", "read_checkpoint", "inspect_state_dict",
@@ -373,6 +374,7 @@ def plan_official_load(
         _check_compatible(info, branch, enc, where)
         enc_shapes = {k[len(prefix):]: s for k, s in model_shapes.items() if k.startswith(prefix)}
         loadable, skipped, ignored = checkpoint_filter_fn(sd, enc, branch, keep_input_layers, enc_shapes)
+        check_weight_tensors(loadable, where, enc_shapes)  # dtype, finite values, shape: before any use
         to_load.update({prefix + k: v for k, v in loadable.items()})
         tag = f"{branch}:"
         report.skipped.update({tag + k: v for k, v in skipped.items()})
@@ -447,7 +449,31 @@ def download_official_checkpoint(branch: str = "spatial", size: str = "base",
             f"could not fetch {OFFICIAL_FILES[key]} from huggingface.co/{OFFICIAL_REPO}"
             f"{' (offline mode: only the cache was searched)' if offline else ''}: {type(exc).__name__}: {exc}. "
             "Download it by hand and pass the local path instead.") from None
+    verify_cached(Path(path), Path(cache_dir or user_cache_dir("hypersigma")) / CACHE_RECORD)
     return Path(path)
+
+
+CACHE_RECORD = "sha256.json"
+
+
+def verify_cached(path: Path, record: Path) -> str:
+    """Check a cached download against the sha256 recorded when it was first fetched (no checksum
+    is published for the official files, so the first download is the reference); record it the
+    first time. A changed file raises a :class:`ChecksumError` naming it — it is never loaded."""
+    from ..errors import ChecksumError
+    from ..utils import atomic_path, sha256_file
+
+    known = json.loads(record.read_text()) if record.is_file() else {}
+    digest = sha256_file(path)
+    expected = known.get(path.name)
+    if expected is None:
+        known[path.name] = digest
+        with atomic_path(record) as tmp:
+            tmp.write_text(json.dumps(known, indent=2, sort_keys=True) + "\n")
+    elif digest != expected:
+        raise ChecksumError(f"{path}: sha256 {digest} differs from {expected}, recorded in {record} when it was "
+                            "downloaded; the cached file was changed or corrupted — delete it and download it again")
+    return digest
 
 
 def convert_official_checkpoint(src: PathLike, dst: PathLike) -> Path:

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import ConfigError, DataError
+from ..errors import CheckpointError, ConfigError, DataError
 from ..utils import atomic_path, seed_everything
 from .blocks import Block, run_blocks
 from .factory import create_model
@@ -486,7 +486,12 @@ def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool =
     gen = torch.Generator().manual_seed(cfg.seed)  # masking noise
     step, wall, cpu, history = 0, 0.0, 0.0, []
     if resume and (out / STATE_JSON).exists() and (out / STATE_TENSORS).exists():
-        meta = _load_state(out, mae, opt, gen)
+        try:
+            meta = _load_state(out, mae, opt, gen)
+        except Exception as exc:  # truncated/corrupt state: a clear message, never a traceback
+            raise CheckpointError(f"{out}: the saved pretraining state cannot be resumed ({type(exc).__name__}: "
+                                  f"{str(exc).splitlines()[0] if str(exc) else ''}); delete {STATE_JSON} and "
+                                  f"{STATE_TENSORS} there, or use another --out, to start afresh") from None
         saved = PretrainConfig.from_dict(meta["config"])
         if (saved.size, saved.n_components, saved.patch_size) != (cfg.size, cfg.n_components, cfg.patch_size):
             raise ConfigError(f"{out}: the saved run used size={saved.size}, n_components={saved.n_components}, "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..data.cli import byo_flags
 from ..sweep import EXECUTORS
 from .config import ABLATIONS, parse_assignments, preset
 
@@ -21,7 +22,28 @@ def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="override any config key (repeatable); unknown keys are listed")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/<stamp>-...)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing non-empty --out folder (its old files are removed)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    byo_flags(p)
+    p.add_argument("--support", type=Path, default=None, metavar="POINTS.csv",
+                   help="sparse-label mode: a CSV of row,col,class points and no ground truth; predicts and "
+                        "writes the whole class map (npy, tif, png), scores nothing")
+    p.add_argument("--drop-small-classes", action="store_true",
+                   help="leave out target classes with fewer than n_shot + 1 labelled pixels (named in the log)")
+
+
+def byo_scene(args, target: str):
+    """Load ``target`` with the bring-your-own flags, or ``None`` when none was given (then the
+    runner loads ``target`` by name or path itself)."""
+    from ..data import load_scene
+    from ..data.validate import parse_class_names
+
+    own = dict(cube_key=args.cube_key, labels=args.labels, labels_key=args.labels_key,
+               class_names=parse_class_names(args.class_names), labels_downsample=args.labels_downsample)
+    if all(v is None for v in own.values()):
+        return None
+    return load_scene(target, progress=not getattr(args, "no_progress", False), **own)
 
 
 def _config(args, **extra):
@@ -42,46 +64,67 @@ def _config(args, **extra):
     return cfg.replace(**parse_assignments(args.assignments, cfg)) if args.assignments else cfg
 
 
-def _print_result(result, out) -> None:
-    from . import report as R
-    from .runner import results_rows, verdict
+def _run(args, cfg) -> int:
+    from ..api import print_result
+    from .outdir import check_out_dir
+    from .runner import run_to_folder
 
-    s = result.metrics["summary"]
-    print()
-    print(R.results_table(results_rows(s)))
-    print()
-    print(verdict(s, result.metrics.get("paired")))
-    print(f"\nrun folder: {out}  (metrics.json, report.md, figures)")
-    print(f"wall time: {result.metrics['timings']['total_s']:.1f} s")
+    if args.out is not None:
+        check_out_dir(args.out, args.overwrite)      # before loading anything
+    if getattr(args, "support", None) is not None:
+        return _run_sparse(args, cfg)
+    scene = byo_scene(args, cfg.target)
+    result, out = run_to_folder(cfg, args.out, overwrite=args.overwrite, target_scene=scene,
+                                drop_small_classes=args.drop_small_classes)
+    print_result(result, out)
+    return 0
+
+
+def _run_sparse(args, cfg) -> int:
+    from ..data.validate import parse_class_names
+    from .predict_map import run_sparse
+
+    if args.labels is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("--support and --labels exclude each other: --support is for scenes without a "
+                          "ground-truth map")
+    pred, out = run_sparse(cfg, cfg.target, args.support, args.out, overwrite=args.overwrite,
+                           cube_key=args.cube_key, class_names=parse_class_names(args.class_names))
+    print((out / "report.md").read_text())
+    print(f"class map: {out / 'classification_map.tif'} (also .npy, .png); classes.json names the ids")
+    return 0
 
 
 def cmd_run(args) -> int:
-    from .runner import run_to_folder
-
     extra = dict(ABLATIONS[args.ablation]) if args.ablation else {}
-    cfg = _config(args, **extra)
-    result, out = run_to_folder(cfg, args.out)
-    _print_result(result, out)
-    return 0
+    return _run(args, _config(args, **extra))
 
 
 def cmd_demo(args) -> int:
-    from .runner import run_to_folder
-
     cfg = _config(args)
     print(f"mifomo-lite demo: {cfg.preset} preset, target {cfg.target}, sources {', '.join(cfg.sources)}, "
           f"{cfg.n_test_episodes} test episodes (offline)")
-    result, out = run_to_folder(cfg, args.out)
-    _print_result(result, out)
-    return 0
+    return _run(args, cfg)
 
 
 def cmd_ablate(args) -> int:
     from . import report as R
     from .runner import ablate
 
+    from .runner import target_scene_for
+
+    if args.support is not None:
+        from ..errors import ConfigError
+
+        raise ConfigError("ablate needs a ground-truth map to score each ablation; --support (points only) "
+                          "works with `run` and `demo`")
     cfg = _config(args)
-    payload, out = ablate(cfg, args.only, args.out, jobs=args.jobs, executor=args.executor)
+    scene = byo_scene(args, cfg.target)
+    if scene is not None or args.drop_small_classes:
+        scene = target_scene_for(cfg, scene, args.drop_small_classes)
+    payload, out = ablate(cfg, args.only, args.out, jobs=args.jobs, executor=args.executor,
+                          overwrite=args.overwrite, target_scene=scene)
     print((out / "ablation.md").read_text())
     print(f"written to {out}")
     return 0

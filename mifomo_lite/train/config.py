@@ -201,6 +201,9 @@ class RunConfig:
         return self.replace(**parse_assignments(assignments, self))
 
     def validate(self) -> "RunConfig":
+        from ..validation import validate_run_config  # types, ranges, finiteness: one validator
+
+        validate_run_config(self)
         for key, allowed in CHOICES.items():
             value = getattr(self, key)
             if value not in allowed:

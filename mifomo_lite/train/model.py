@@ -3,13 +3,11 @@ each phase, the optimiser, and the states a test episode restarts from."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import nn
 
 from .. import fsl
-from ..errors import ConfigError
+from ..errors import ChecksumError, ConfigError
 from ..models import create_model, load_foundation_model
 from ..peft import param_groups, set_trainables
 from .config import RunConfig
@@ -26,10 +24,12 @@ def build_model(cfg: RunConfig, device: torch.device) -> nn.Module:
     if cfg.weights == "pretrained":
         try:
             model = load_foundation_model(cfg.model, **overrides)
-        except Exception as exc:
+        except ChecksumError:
+            raise  # integrity: the run stops, no fallback ever reads a file that failed verification
+        except Exception:
             # in_chans / patch_size change the shapes of patch_embed / pos_embed / spat_map: load
             # what fits and keep those fresh (they are trained by the protocol anyway).
-            model = _load_pretrained_partial(cfg, overrides, exc)
+            model = _load_pretrained_partial(cfg, overrides)
     elif cfg.weights == "random":
         model = create_model(cfg.model, **overrides)
     else:  # official HyperSIGMA weights
@@ -45,20 +45,12 @@ def build_model(cfg: RunConfig, device: torch.device) -> nn.Module:
     return model.to(device)
 
 
-def _load_pretrained_partial(cfg: RunConfig, overrides: dict, original: Exception) -> nn.Module:
-    from ..models.foundation import foundation_paths
-    from safetensors.torch import load_file
+def _load_pretrained_partial(cfg: RunConfig, overrides: dict) -> nn.Module:
+    """The shipped weights that fit the run's shapes; the file is verified (sha256, dtype, finite
+    values) by :func:`load_foundation_partial` before any tensor is read into the model."""
+    from ..models.foundation import load_foundation_partial
 
-    paths = foundation_paths(cfg.model)
-    if not Path(paths["weights"]).is_file():
-        raise original
-    model = create_model(cfg.model, **overrides)
-    own = model.state_dict()
-    pre = load_file(str(paths["weights"]))
-    fit = {k: v for k, v in pre.items() if k in own and own[k].shape == v.shape}
-    model.load_state_dict(fit, strict=False)
-    model.pretrained_fresh = sorted(k for k in own if k not in fit)
-    return model
+    return load_foundation_partial(cfg.model, **overrides)
 
 
 def set_phase_trainables(model: nn.Module, cfg: RunConfig, phase: str) -> None:

@@ -8,7 +8,6 @@ in words), and figures: ``classification_map.png`` (the whole scene), ``tsne.png
 
 from __future__ import annotations
 
-import datetime as _dt
 import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
@@ -20,6 +19,7 @@ from .. import fsl
 from ..utils import atomic_path
 from . import report as R
 from .config import ABLATIONS, RunConfig
+from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
 
 __all__ = ["run_to_folder", "write_run_folder", "results_rows", "whole_scene_map", "ablate",
@@ -33,9 +33,10 @@ STAGE_LABELS = {
 }
 
 
-def default_run_dir(cfg: RunConfig, root: str = "runs") -> Path:
-    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path(root) / f"{stamp}-{cfg.preset}-{cfg.target}-{cfg.adaptation}"
+def default_run_dir(cfg: RunConfig, root: str = "runs", target: Optional[str] = None) -> Path:
+    """``runs/<stamp>-<preset>-<target>-<adaptation>``; the target (a name or a path) is reduced
+    to a safe file-name fragment, so the folder always lies inside ``root``."""
+    return default_dir(root, cfg.preset, target or cfg.target, cfg.adaptation)
 
 
 def results_rows(summary: dict) -> list[dict]:
@@ -155,7 +156,8 @@ def write_run_folder(result: RunResult, out_dir: Path, log: Callable = print) ->
         m["timings"]["classification_map_s"] = secs
         gt = result.target.scene.labels
         fig = R.plot_classification_map(pred, gt, result.target.class_names,
-                                        title=f"prediction (episode {len(m['episodes']) - 1}, no propagation)")
+                                        title=f"prototype prediction of every pixel (episode {len(m['episodes']) - 1}; "
+                                              "the whole-scene map is not propagated)")
         figures["classification_map"] = R.save_figure(fig, out / "classification_map.png").name
     if cfg.tsne and result.last_episode:
         last = result.last_episode
@@ -213,17 +215,63 @@ def render_report(m: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print, **kw) -> tuple[RunResult, Path]:
-    """Run ``cfg`` and write its folder; returns the result and the folder."""
-    out = Path(out_dir) if out_dir else default_run_dir(cfg)
-    result = run_pipeline(cfg, log=log, **kw)
-    write_run_folder(result, out, log=log)
+def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print,
+                  overwrite: bool = False, drop_small_classes: bool = False, **kw) -> tuple[RunResult, Path]:
+    """Run ``cfg`` and write its folder; returns the result and the folder.
+
+    In order, before any training: the config is validated, the folder checked (an existing
+    non-empty ``out_dir`` is refused unless ``overwrite``), the target scene loaded (or
+    ``target_scene`` taken) and validated by :func:`mifomo_lite.data.validate.validate_scene`
+    (``drop_small_classes`` leaves out classes too small for ``n_shot``). The folder is owned and
+    atomic (:func:`mifomo_lite.train.outdir.run_folder`): a second run on it is refused, and it
+    appears only once the run is complete, with ``scene.json`` recording the scene's name, files
+    and their sha256."""
+    cfg = cfg.validate()
+    given = kw.get("target_scene")
+    out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(given, "name", None))
+    check_out_dir(out, overwrite)
+    scene = target_scene_for(cfg, given, drop_small_classes, log)
+    if given is not None and scene.name not in (cfg.target, Path(cfg.target).stem):
+        cfg = cfg.replace(target=scene.name)   # the config records the scene that was really used
+    kw["target_scene"] = scene
+    with run_folder(out, overwrite) as part:
+        result = run_pipeline(cfg, log=log, **kw)
+        write_run_folder(result, part, log=log)
+        R.write_json(part / "scene.json", scene_record(scene))
     return result, out
+
+
+def target_scene_for(cfg: RunConfig, scene=None, drop_small_classes: bool = False, log: Callable = print):
+    """The run's target scene — ``scene``, or ``cfg.target`` loaded by name or path — after the
+    checks of :func:`~mifomo_lite.data.validate.validate_scene`."""
+    from ..data import load_scene
+    from ..data.validate import validate_scene
+
+    if scene is None:
+        scene = load_scene(cfg.target, root=cfg.data_root, progress=cfg.progress)
+    checked = validate_scene(scene, cfg.n_shot, cfg.pca_components, drop_small_classes=drop_small_classes)
+    for text in checked.meta.get("dropped_classes", []) if checked is not scene else []:
+        log(f"dropped class {text}: fewer than n_shot + 1 = {cfg.n_shot + 1} labelled pixels")
+    return checked
+
+
+def scene_record(scene) -> dict:
+    """What identifies the target scene of a run: name, shape, classes, source, files and sha256."""
+    from ..utils import sha256_file
+
+    files = dict(scene.meta.get("files") or {})
+    digests = dict(scene.meta.get("sha256") or {})
+    for role, path in files.items():
+        if role not in digests and Path(path).is_file():
+            digests[role] = sha256_file(path)
+    return {"name": scene.name, "shape": list(scene.shape), "n_classes": scene.n_classes,
+            "classes": scene.class_table(), "source": scene.meta.get("source"), "files": files,
+            "sha256": digests, "dropped_classes": scene.meta.get("dropped_classes", [])}
 
 
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
            log: Callable = print, *, target_scene=None, source_scenes=None, jobs: int = 1,
-           executor: str = "local") -> tuple[dict, Path]:
+           executor: str = "local", overwrite: bool = False) -> tuple[dict, Path]:
     """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``.
 
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
@@ -238,7 +286,14 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
             from ..errors import ConfigError
 
             raise ConfigError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
-    out = Path(out_dir) if out_dir else default_run_dir(cfg.replace(adaptation=cfg.adaptation), "runs/ablate")
+    out = Path(out_dir) if out_dir else default_run_dir(cfg, "runs/ablate", getattr(target_scene, "name", None))
+    with run_folder(check_out_dir(out, overwrite), overwrite) as part:
+        payload = _ablate_into(cfg, names, part, log, target_scene, source_scenes, jobs, executor)
+    return payload, out
+
+
+def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_scene, source_scenes,
+                 jobs: int, executor: str) -> dict:
     serial = jobs == 1 and executor == "local"
     if not serial:
         log(f"{len(names)} ablations, {jobs} at a time ({executor}): {', '.join(names)}")
@@ -253,7 +308,7 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
     lines += [{"name": "baseline: " + n, **v} for n, v in baselines.items()]
     with atomic_path(out / "ablation.md") as tmp:
         tmp.write_text("# Table X ablation\n\n" + R.results_table(lines) + "\n")
-    return payload, out
+    return payload
 
 
 def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, target_scene, source_scenes,
