@@ -348,17 +348,11 @@ def preset(name: str, **overrides: Any) -> RunConfig:
         # 20 steps a fresh optimiser per step is close to sign-SGD), and the final propagation
         # over one k-NN graph of support + all queries (σ = 50 makes the official batch-80 graph
         # nearly uniform, SPEC §8.4; the full graph is what the transductive baselines use) — for
-        # the pseudo-labels too. Plus the kit's window-mean readout (MIFOMO reads the centre pixel):
-        # on Indian Pines 5-shot it lifts propagated OA of the frozen micro model from 50.8 to 78.5
-        # (5 seeds). Measured variants (more pseudo-labels/steps, higher learning rates, full
-        # fine-tuning) moved OA by ≤ 2.5 points at up to 2× the time: see docs/results.md. And
-        # class mass normalisation of the propagated scores, for the kit and the transductive
-        # baselines alike (+2.6 / +2.7 points OA on the frozen micro / PCA-mean features, 10 seeds).
-        # And phase 0: 500 MAE steps on the unlabelled target scene (≈ 1 min; frozen micro features
-        # 80.8 → 82.4 % propagated OA over 3 seeds of the MAE; the baselines cannot use it).
-        # And a 5×5 mean of the embeddings over the scene before they are compared (frozen
-        # features after phase 0: 82.3 → 84.6 % / 83.1 → 85.0 % on seeds 0–9 / 10–19; it lifts the
-        # transductive baselines by as much, and they get it too).
+        # the pseudo-labels too. Plus the kit's window-mean readout (MIFOMO reads the centre pixel),
+        # class mass normalisation of the propagated scores (kit and transductive baselines alike),
+        # phase 0 (500 MAE steps on the unlabelled target scene; the baselines cannot use it) and a
+        # 5×5 mean of the embeddings over the scene (the transductive baselines get it too). What
+        # each choice earns, and the variants measured and not adopted: docs/results.md.
         base = RunConfig(
             preset="lite", model="micro", weights="pretrained", sources=("auto",), n_test_episodes=10,
             source_episodes=50, source_n_query=5, source_mixups=50,
