@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Any, Iterator, Optional, Union
 
 import numpy as np
 import torch
@@ -125,3 +125,23 @@ def environment_record() -> dict:
         "sklearn": sklearn.__version__,
         "git_revision": git_revision(),
     }
+
+
+def json_default(obj: Any):
+    """The kit's one ``json.dumps(default=...)``: NumPy scalars and arrays, torch tensors and paths
+    become plain JSON values; anything else is a clear ``TypeError`` naming its type."""
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist") and hasattr(obj, "ndim"):   # NumPy arrays/scalars, torch tensors
+        return obj.item() if obj.ndim == 0 else obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def write_json(path: PathLike, payload: Any, *, indent: Optional[int] = 2, sort_keys: bool = True) -> Path:
+    """Write ``payload`` as JSON to ``path`` atomically (:func:`atomic_path`, :func:`json_default`)."""
+    import json
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=indent, sort_keys=sort_keys, default=json_default))
+    return path

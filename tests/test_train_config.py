@@ -94,3 +94,30 @@ def test_config_round_trips_through_json():
     cfg = preset("lite", sources=("synthetic", "salinas_a"))
     again = RunConfig(**{**json.loads(cfg.to_json()), "sources": tuple(json.loads(cfg.to_json())["sources"])})
     assert again == cfg
+
+
+def test_every_key_belongs_to_exactly_one_phase_group():
+    import itertools
+
+    from mifomo_lite.train.config import GROUPS, RunConfig
+
+    assert list(GROUPS) == ["data", "model", "adaptation", "target_ssl", "source", "support", "intermediate",
+                            "eval", "runtime"]
+    keys = list(itertools.chain(*GROUPS.values()))
+    assert sorted(keys) == sorted(RunConfig.keys()) and len(keys) == len(set(keys))
+
+
+def test_a_group_is_a_frozen_typed_view_of_the_flat_keys():
+    import dataclasses
+
+    from mifomo_lite.errors import ConfigError
+    from mifomo_lite.train.config import preset
+
+    cfg = preset("smoke").set(["lgc_batch_size=full", "support_steps=7"])
+    ev, sup = cfg.group("eval"), cfg.group("support")
+    assert ev.lgc_batch_size is None and sup.support_steps == 7 and type(sup).__name__ == "SupportConfig"
+    assert not hasattr(sup, "lgc_batch_size")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        sup.support_steps = 3
+    with pytest.raises(ConfigError, match="unknown config group"):
+        cfg.group("optimiser")

@@ -32,8 +32,8 @@ affinity is ``exp(-d²/5000) ∈ [0.9968, 1]``, so Â is nearly the constant mat
 almost the same vector (α/(1-α) ≈ 9 times the mean label row) to every query. That shared vector
 is large next to a query's own probabilities, so wherever those are not sharply peaked the argmax
 is pulled towards the classes predicted most often overall — it is not a neighbourhood smoothing.
-Measured in notebook 05 (smoke profile): σ = 50 changed 40–48 % of the pseudo-labels and lowered
-their accuracy. The σ ∈ {10, 100} ablations of the paper barely change the graph. Use :func:`affinity_matrix` to look at the graph, and e.g. σ ≈ 0.5 (cosine) or
+Notebook 05 shows the effect on the pseudo-labels. The σ ∈ {10, 100} ablations of the paper barely
+change the graph. Use :func:`affinity_matrix` to look at the graph, and e.g. σ ≈ 0.5 (cosine) or
 the median-distance heuristic (:func:`median_distance_sigma`) for a graph that actually has
 structure.
 
@@ -238,10 +238,8 @@ def class_mass_normalisation(scores, prior="estimated") -> np.ndarray:
     pass a length-C array of priors. A class with zero mass keeps zero scores. Returns the rescaled
     ``[n, C]`` scores (float64). The true class proportions are never used.
 
-    Why soft shares, not the counts of the uncorrected argmax: both lift Indian Pines 5-shot OA on
-    all 10,169 queries (frozen micro embedding, seeds 0–9: 78.2 → 80.8 % soft, 82.3 % counts), but
-    the counts feed the argmax's own mistakes back. On a random 400 of the queries they *cost*
-    3.8 (micro) and 17.9 (PCA 9×9 mean) points, where the soft shares added 0.4 and 0.3."""
+    Why soft shares, not the counts of the uncorrected argmax: the counts feed the argmax's own
+    mistakes back, which hurts most on small query sets (the comparison is in docs/results.md)."""
     f = np.clip(np.asarray(scores, dtype=np.float64), 0.0, None)
     if f.ndim != 2 or f.shape[1] < 1:
         raise DataError(f"scores must be [n, n_classes]; got shape {f.shape}")

@@ -129,13 +129,7 @@ def select_confident_pseudo_labels(query_scores: torch.Tensor, support_y_onehot:
     so; the caller decides whether to skip the intermediate phase.
     """
     check_choice("pseudo_label_target", pseudo_label_target, TARGET_FORMS)
-    if query_scores.dim() != 2:
-        raise DataError(f"query_scores must be [n_query, n_classes]; got shape {tuple(query_scores.shape)}")
-    n_q, c = query_scores.shape
-    if support_y_onehot is not None and (support_y_onehot.dim() != 2 or support_y_onehot.shape[1] != c):
-        raise DataError(
-            f"support_y_onehot must be [n_support, {c}] to match query_scores; got shape {tuple(support_y_onehot.shape)}"
-        )
+    n_q, c = _check_scores(query_scores, support_y_onehot)
     scores = query_scores.detach()
     warnings: List[str] = []
 
@@ -153,20 +147,7 @@ def select_confident_pseudo_labels(query_scores: torch.Tensor, support_y_onehot:
         warnings.append("no class has enough predicted queries: the pseudo-labelled pool is empty")
         chosen = torch.zeros(0, dtype=torch.long)
     else:
-        pred_k = s_kept.argmax(dim=1).cpu()
-        conf = s_kept.max(dim=1).values.cpu()
-        order = torch.argsort(conf, descending=True, stable=True)
-        pred_sorted = pred_k[order]
-        parts = []
-        for cls in torch.unique(pred_k).tolist():
-            members = order[pred_sorted == cls]
-            if top_k > 0:
-                if members.numel() < top_k:
-                    warnings.append(f"class {int(kept[cls])} has only {members.numel()} pseudo-labelled "
-                                    f"queries (< top_k={top_k}); all are kept")
-                members = members[:top_k]
-            parts.append(members)
-        chosen = torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+        chosen = _top_k_per_class(s_kept, kept, top_k, warnings)
 
     labels = s_kept[chosen.to(scores.device)]
     keep_rows = (labels.sum(dim=1) > 0).cpu()
@@ -174,13 +155,7 @@ def select_confident_pseudo_labels(query_scores: torch.Tensor, support_y_onehot:
         warnings.append(f"{int((~keep_rows).sum())} selected queries had kept scores summing to <= 0 and were removed")
     chosen, labels = chosen[keep_rows], labels[keep_rows.to(scores.device)]
 
-    if pseudo_label_target == "lgc_normalised":
-        labels = labels / labels.sum(dim=1, keepdim=True)
-    elif pseudo_label_target == "onehot":
-        labels = F.one_hot(labels.argmax(dim=1), kept.numel()).to(
-            labels.dtype if labels.is_floating_point() else torch.float32) if labels.shape[0] else labels.float()
-    else:
-        labels = labels.clone()
+    labels = _target_form(labels, pseudo_label_target, kept.numel())
 
     support_mask = support_labels = None
     if support_y_onehot is not None:
@@ -192,3 +167,45 @@ def select_confident_pseudo_labels(query_scores: torch.Tensor, support_y_onehot:
         logger.warning(w)
     return PseudoLabelSelection(query_indices=chosen, query_labels=labels, kept_classes=kept,
                                 support_mask=support_mask, support_labels=support_labels, warnings=warnings)
+
+
+def _top_k_per_class(s_kept: torch.Tensor, kept: torch.Tensor, top_k: int, warnings: List[str]) -> torch.Tensor:
+    """Query indices: per predicted (kept) class its ``top_k`` most confident queries, classes in
+    ascending order, confidence descending with a stable sort (ties keep query order)."""
+    pred_k = s_kept.argmax(dim=1).cpu()
+    conf = s_kept.max(dim=1).values.cpu()
+    order = torch.argsort(conf, descending=True, stable=True)
+    pred_sorted = pred_k[order]
+    parts = []
+    for cls in torch.unique(pred_k).tolist():
+        members = order[pred_sorted == cls]
+        if top_k > 0:
+            if members.numel() < top_k:
+                warnings.append(f"class {int(kept[cls])} has only {members.numel()} pseudo-labelled "
+                                f"queries (< top_k={top_k}); all are kept")
+            members = members[:top_k]
+        parts.append(members)
+    return torch.cat(parts) if parts else torch.zeros(0, dtype=torch.long)
+
+
+def _target_form(labels: torch.Tensor, form: str, n_kept: int) -> torch.Tensor:
+    """The soft labels in the ``pseudo_label_target`` form (see :func:`select_confident_pseudo_labels`)."""
+    if form == "lgc_normalised":
+        return labels / labels.sum(dim=1, keepdim=True)
+    if form == "onehot":
+        if not labels.shape[0]:
+            return labels.float()
+        return F.one_hot(labels.argmax(dim=1), n_kept).to(labels.dtype if labels.is_floating_point() else torch.float32)
+    return labels.clone()
+
+
+def _check_scores(query_scores: torch.Tensor, support_y_onehot: Optional[torch.Tensor]) -> tuple[int, int]:
+    """``(n_query, n_classes)`` of ``query_scores``; a clear error for a shape that does not fit."""
+    if query_scores.dim() != 2:
+        raise DataError(f"query_scores must be [n_query, n_classes]; got shape {tuple(query_scores.shape)}")
+    n_q, c = query_scores.shape
+    if support_y_onehot is not None and (support_y_onehot.dim() != 2 or support_y_onehot.shape[1] != c):
+        raise DataError(
+            f"support_y_onehot must be [n_support, {c}] to match query_scores; got shape {tuple(support_y_onehot.shape)}"
+        )
+    return n_q, c

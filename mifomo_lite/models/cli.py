@@ -26,6 +26,12 @@ SIZES = ("micro", "tiny", "small", "base", "large", "huge")
 
 
 def register(subparsers) -> None:
+    """``mifomo-lite model ...`` (info, load-official, download, convert, evaluate) and ``pretrain``."""
+    _register_model(subparsers)
+    _register_pretrain(subparsers)
+
+
+def _register_model(subparsers) -> None:
     model = subparsers.add_parser("model", help="HyperSIGMA models: sizes, official checkpoints, evaluation",
                                   description="HyperSIGMA models: sizes, official checkpoints, evaluation.")
     msub = model.add_subparsers(dest="model_command", metavar="ACTION")
@@ -74,6 +80,8 @@ def register(subparsers) -> None:
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(handler=_evaluate)
 
+
+def _register_pretrain(subparsers) -> None:
     pre = subparsers.add_parser("pretrain", help="MAE pretraining of a small HyperSIGMA (resumable)",
                                 description="Masked-autoencoder pretraining of both HyperSIGMA encoders on "
                                             "synthetic scenes (varied sensors) plus any --extra real cubes. "

@@ -139,7 +139,15 @@ def _fpn_ops(cfg: HyperSIGMAConfig) -> list[nn.Module]:
 
 
 # --------------------------------------------------------------------------- spatial
-class SpatialEncoder(nn.Module):
+class _Encoder(nn.Module):
+    """What both encoders share: ViT initialisation of their blocks and position embedding."""
+
+    def init_weights(self) -> None:
+        init_vit_weights(self, self.blocks)
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+
+
+class SpatialEncoder(_Encoder):
     """The spatial branch of HyperSIGMA ("SpatViT"), in MIFOMO's or HyperSIGMA's tokenisation.
 
     HyperSIGMA (Wang et al., *HyperSIGMA: Hyperspectral Intelligence Comprehension Foundation
@@ -180,10 +188,6 @@ class SpatialEncoder(nn.Module):
         if init:
             self.init_weights()
 
-    def init_weights(self) -> None:
-        init_vit_weights(self, self.blocks)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
-
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Tokens before the first block: tokeniser + position embedding, ``(B, N, D)``."""
         check_input(x, self.cfg)
@@ -215,7 +219,7 @@ class SpatialEncoder(nn.Module):
 
 
 # --------------------------------------------------------------------------- spectral
-class SpectralEncoder(nn.Module):
+class SpectralEncoder(_Encoder):
     """The spectral branch of HyperSIGMA ("SpecViT"): tokens are groups of bands.
 
     HyperSIGMA's second ViT looks at *what* the spectrum says. The input ``(B, C, w, w)`` is read as
@@ -254,10 +258,6 @@ class SpectralEncoder(nn.Module):
         self.prompts: Optional[nn.Parameter] = None
         if init:
             self.init_weights()
-
-    def init_weights(self) -> None:
-        init_vit_weights(self, self.blocks)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
 
     @property
     def executed_blocks(self) -> int:

@@ -486,20 +486,7 @@ def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool =
     gen = torch.Generator().manual_seed(cfg.seed)  # masking noise
     step, wall, cpu, history = 0, 0.0, 0.0, []
     if resume and (out / STATE_JSON).exists() and (out / STATE_TENSORS).exists():
-        try:
-            meta = _load_state(out, mae, opt, gen)
-        except Exception as exc:  # truncated/corrupt state: a clear message, never a traceback
-            raise CheckpointError(f"{out}: the saved pretraining state cannot be resumed ({type(exc).__name__}: "
-                                  f"{str(exc).splitlines()[0] if str(exc) else ''}); delete {STATE_JSON} and "
-                                  f"{STATE_TENSORS} there, or use another --out, to start afresh") from None
-        saved = PretrainConfig.from_dict(meta["config"])
-        if (saved.size, saved.n_components, saved.patch_size) != (cfg.size, cfg.n_components, cfg.patch_size):
-            raise ConfigError(f"{out}: the saved run used size={saved.size}, n_components={saved.n_components}, "
-                              f"patch_size={saved.patch_size}; use another --out folder or the same settings")
-        step, wall, history = int(meta["step"]), float(meta["wall_time_s"]), list(meta["history"])
-        cpu = float(meta.get("cpu_time_s", 0.0))
-        rng.bit_generator.state = meta["numpy_rng"]
-        log(f"resuming from step {step} ({wall:.0f} s so far)")
+        step, wall, cpu, history = _resume(out, cfg, mae, opt, gen, rng, log)
     if pool is None:
         pool = build_pretraining_pool(cfg, log=log)
 
@@ -509,11 +496,7 @@ def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool =
                                     "numpy_rng": rng.bit_generator.state, "pool": pool.describe(),
                                     "cpu_time_s": cpu}, gen)
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=step, desc=f"MAE pretraining ({cfg.size})", unit="step")
+    bar = _progress_bar(cfg, step) if progress else None
     started = time.perf_counter()
     mae.train()
     try:
@@ -541,6 +524,32 @@ def pretrain(cfg: PretrainConfig, out_dir, resume: bool = True, progress: bool =
     model.eval()
     return PretrainResult(model=model, step=step, wall_time_s=wall, history=history, pool=pool.describe(),
                           out_dir=out, cpu_time_s=cpu)
+
+
+def _progress_bar(cfg: PretrainConfig, step: int):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.steps, initial=step, desc=f"MAE pretraining ({cfg.size})", unit="step")
+
+
+def _resume(out: Path, cfg: PretrainConfig, mae, opt, gen: torch.Generator, rng: np.random.Generator,
+            log: Callable[[str], None]) -> tuple[int, float, float, list]:
+    """Load the saved state of ``out`` into ``mae``/``opt``/``gen``/``rng``; return ``(step, wall
+    seconds, CPU seconds, history)``. Refuses a state saved with another model shape."""
+    try:
+        meta = _load_state(out, mae, opt, gen)
+    except Exception as exc:  # truncated/corrupt state: a clear message, never a traceback
+        raise CheckpointError(f"{out}: the saved pretraining state cannot be resumed ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); delete {STATE_JSON} and "
+                              f"{STATE_TENSORS} there, or use another --out, to start afresh") from None
+    saved = PretrainConfig.from_dict(meta["config"])
+    if (saved.size, saved.n_components, saved.patch_size) != (cfg.size, cfg.n_components, cfg.patch_size):
+        raise ConfigError(f"{out}: the saved run used size={saved.size}, n_components={saved.n_components}, "
+                          f"patch_size={saved.patch_size}; use another --out folder or the same settings")
+    step, wall = int(meta["step"]), float(meta["wall_time_s"])
+    rng.bit_generator.state = meta["numpy_rng"]
+    log(f"resuming from step {step} ({wall:.0f} s so far)")
+    return step, wall, float(meta.get("cpu_time_s", 0.0)), list(meta["history"])
 
 
 # --------------------------------------------------------------------------- per-run target self-supervision

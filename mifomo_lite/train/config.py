@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional, Union
@@ -65,23 +66,24 @@ ABLATIONS: dict[str, dict[str, Any]] = {
 
 @dataclass
 class RunConfig:
-    # --- scenario --------------------------------------------------------------------------
-    preset: str = "lite"
+    """Every setting of a run, under the flat names ``--set key=value`` uses. The fields are
+    declared phase by phase (:data:`GROUPS`); :meth:`group` gives one phase's settings as a
+    read-only typed view."""
+
+    # --- data: the scenes and the episodes -------------------------------------------------------
     target: str = "indian_pines"
     # Source scenes: "synthetic" is a seeded many-class synthetic scene; real names load from the
     # data cache. "auto" = synthetic plus any real source scene already in the cache.
     sources: tuple = ("synthetic",)
     data_root: Optional[str] = None
     mode: str = "transductive"  # the paper's setting; "inductive" never sees unlabelled target pixels
-
-    # --- data ------------------------------------------------------------------------------
     pca_components: int = 50
     patch_size: int = 9
     n_shot: int = 5
     n_test_episodes: int = 20          # SPEC §2.1: 20 seeded test episodes (seed = seed + e)
     seed: int = 0
 
-    # --- model -----------------------------------------------------------------------------
+    # --- model: the foundation model and how an embedding is read out ------------------------------
     model: str = "tiny"                # foundation model config name (tiny | small | base | ...)
     weights: str = "pretrained"        # pretrained (shipped tiny) | random | official (HyperSIGMA)
     official_spatial: Optional[str] = None
@@ -89,8 +91,8 @@ class RunConfig:
     attention: str = "mhsa"            # released code: MHSA everywhere (SPEC §9)
     drop_path_rate: float = 0.1        # active in train mode, as in the released code
     # Embedding readout: "center" = the centre pixel of the fused map (MIFOMO); "mean" = its mean
-    # over the patch window (a kit switch; same cost, far better few-shot features on the small
-    # CPU models — see MifomoHyperSIGMA).
+    # over the patch window (a kit switch; same cost, better few-shot features on the small CPU
+    # models — see MifomoHyperSIGMA).
     readout: str = "center"
     # Spatial smoothing of the embeddings at evaluation (a kit switch; 1 = off): each pixel's
     # embedding is replaced by the mean over a w×w window of the scene image, for the kit's
@@ -98,76 +100,74 @@ class RunConfig:
     # (mifomo_lite.fsl.spatial). Training always sees the raw window embeddings.
     feature_smoothing: int = 1
 
-    # --- adaptation --------------------------------------------------------------------------
+    # --- adaptation: the adapter, what trains, and the optimiser ------------------------------------
     adaptation: str = "cp"
     cp_shared_across_heads: bool = False
     lora_rank: int = 3                 # released code default (ablation configs: 16)
     n_prompts: int = 8
     trainable_set: str = "code"        # released code: CP + embedding/fusion layers + scale
+    lr_model: float = 1e-4
+    lr_peft: float = 1e-3
+    lr_scale: float = 1e-3
+    weight_decay: float = 1e-5
+    adam_eps: float = 1e-4
+    use_mixup: bool = True             # L_mx in phase 1 and the support phase, mixup in the intermediate domain
 
-    # --- phase 0: target self-supervision (a kit extension; transductive mode only) ---------------
+    # --- target_ssl: phase 0, self-supervision on the target scene (a kit extension) ------------------
     # MAE steps on windows around every pixel of the unlabelled target scene, before phase 1
-    # (mifomo_lite.models.target_self_supervision). 0 = off, as in MIFOMO. No labels, no GT mask.
+    # (mifomo_lite.models.target_self_supervision); transductive mode only. 0 = off, as in MIFOMO.
     target_ssl_steps: int = 0
     target_ssl_lr: float = 5e-4
     target_ssl_batch_size: int = 64
 
-    # --- phase 1: source episodic training ----------------------------------------------------
+    # --- source: phase 1, episodic training on the source scene(s) ------------------------------------
     source_episodes: int = 1500
     source_n_way: Union[int, str] = "all"
     source_n_shot: int = 5
     source_n_query: int = 15
     source_mixups: int = 100
 
-    # --- phase 2: per test episode ----------------------------------------------------------
+    # --- support: each test episode starts here (reset, then support-only adaptation) -------------------
+    reset_phase1_trainables: str = "code_reset"
     support_steps: int = 500           # "num_episodes_target1"
-    intermediate_steps: int = 1000     # IP: 1000
     target_mixups: int = 10
-    intermediate_mixups: int = 10
-    intermediate_n_shot: int = 2
-    intermediate_n_query: int = 3
-    top_k_confident: int = 10          # IP: 10; PU/SA/Houston: 100
-    min_class_count: int = 5
+    recreate_optimizer_each_support_step: bool = True
+    support_split_fixed: bool = True
 
-    # --- optimisation -----------------------------------------------------------------------
-    lr_model: float = 1e-4
-    lr_peft: float = 1e-3
-    lr_scale: float = 1e-3
-    weight_decay: float = 1e-5
-    adam_eps: float = 1e-4
-
-    # --- MIFOMO components and their switches (SPEC §9) -------------------------------------
-    use_mixup: bool = True
+    # --- intermediate: pseudo-labels and the intermediate domain ---------------------------------------
     use_intermediate_domain: bool = True
     pseudo_label_refiner: str = "lgc"
     pseudo_label_target: str = "lgc_raw"
     eps_smoothing: float = 0.1
-    reset_phase1_trainables: str = "code_reset"
-    recreate_optimizer_each_support_step: bool = True
-    support_split_fixed: bool = True
-    lgc_alpha: float = 0.9
-    lgc_sigma: float = 50.0
-    lgc_batch_size: Optional[int] = 80   # None = full graph
+    # How the "lgc" refiner propagates before pseudo-labels are picked: "official" = the batch-of-80
+    # cosine LGC (lgc_* below); "full_graph" = the same k-NN graph over support + all queries as
+    # eval_propagation="full_graph" (scores row-normalised).
+    pseudo_label_propagation: str = "official"
+    top_k_confident: int = 10          # IP: 10; PU/SA/Houston: 100
+    min_class_count: int = 5
+    intermediate_steps: int = 1000     # IP: 1000
+    intermediate_mixups: int = 10
+    intermediate_n_shot: int = 2
+    intermediate_n_query: int = 3
     perturbation_range: float = 0.2
     mixup_temperature: float = 0.05
     mixup_temperature_form: str = "active"
     intermediate_fsl_term: bool = False
+
+    # --- eval: predictions, propagation, metrics and what a run reports ---------------------------------
     report_with_lgc: bool = True
     # How the final "with propagation" prediction is made: "official" = LGC per batch of
-    # lgc_batch_size queries with the cosine graph above; "full_graph" = one kNN graph over the
-    # support and *all* query pixels (transductive), which is what the strong baselines do.
+    # lgc_batch_size queries with the cosine graph (lgc_alpha, lgc_sigma); "full_graph" = one kNN graph
+    # over the support and *all* query pixels (transductive), which is what the strong baselines do.
     eval_propagation: str = "official"
-    # How the "lgc" refiner propagates before pseudo-labels are picked: "official" = the batch-of-80
-    # cosine LGC above; "full_graph" = the same k-NN graph over support + all queries as
-    # eval_propagation="full_graph" (scores row-normalised).
-    pseudo_label_propagation: str = "official"
+    lgc_alpha: float = 0.9
+    lgc_sigma: float = 50.0
+    lgc_batch_size: Optional[int] = 80   # None = full graph
     # Class mass normalisation (Zhu et al. 2003) of every propagation's scores — the final
     # prediction, the LGC pseudo-labels (either graph) and the transductive baselines alike: "none"
-    # (MIFOMO) or "estimated" (each class rescaled to the prior of the uncorrected argmax; see
+    # (MIFOMO) or "estimated" (each class rescaled to its estimated prior; see
     # mifomo_lite.fsl.class_mass_normalisation).
     propagation_class_mass: str = "none"
-
-    # --- evaluation and outputs ---------------------------------------------------------------
     baselines: bool = True
     classification_map: bool = True
     tsne: bool = True
@@ -176,13 +176,14 @@ class RunConfig:
     # the protocol). Only the smoke preset sets it, to keep tests to seconds.
     max_query_pixels: Optional[int] = None
 
-    # --- execution ----------------------------------------------------------------------------
+    # --- runtime: where and how it runs ------------------------------------------------------------------
+    preset: str = "lite"
     device: str = "auto"
     allow_cpu_fallback: bool = False
     amp: bool = True                   # mixed precision on GPU only
     # Inference (no-grad embedding: evaluation, pseudo-labels, the scene map) on CPU: "auto" = bf16
-    # autocast where the CPU has native bf16 (AVX512-BF16/AMX; ~1.7× faster, cosine ≥ 0.9999 to
-    # fp32), else float32. GPU inference follows ``amp``.
+    # autocast where the CPU has native bf16 (AVX512-BF16/AMX; faster, cosine ≥ 0.9999 to fp32),
+    # else float32. GPU inference follows ``amp``.
     inference_precision: str = "auto"
     num_threads: Optional[int] = None
     progress: bool = True
@@ -191,6 +192,14 @@ class RunConfig:
     @classmethod
     def keys(cls) -> list[str]:
         return [f.name for f in fields(cls)]
+
+    def group(self, name: str):
+        """The settings of one phase (a key of :data:`GROUPS`) as a frozen dataclass with the same
+        field names and types — what a phase function needs to read, and nothing else."""
+        if name not in GROUPS:
+            raise ConfigError(f"unknown config group {name!r}; choose one of {', '.join(GROUPS)}")
+        view = _group_class(name)
+        return view(**{k: getattr(self, k) for k in GROUPS[name]})
 
     def replace(self, **overrides: Any) -> "RunConfig":
         check_keys(overrides)
@@ -231,6 +240,36 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# The phases the fields belong to, in declaration order (every field is in exactly one group).
+GROUPS: dict[str, tuple[str, ...]] = {}
+_GROUP_MARK = "    # --- "
+
+
+def _collect_groups() -> None:
+    """Fill :data:`GROUPS` from the ``# --- name:`` section comments of :class:`RunConfig`."""
+    import inspect
+
+    current = None
+    for line in inspect.getsource(RunConfig).splitlines():
+        if line.startswith(_GROUP_MARK):
+            current = line[len(_GROUP_MARK):].split(":")[0].strip()
+            GROUPS[current] = ()
+        elif current and ":" in line and not line.strip().startswith("#"):
+            name = line.strip().split(":")[0]
+            if name in RunConfig.__dataclass_fields__:
+                GROUPS[current] += (name,)
+
+
+@functools.lru_cache(maxsize=None)
+def _group_class(name: str):
+    types = {f.name: f.type for f in fields(RunConfig)}
+    return dataclasses.make_dataclass(f"{name.title().replace('_', '')}Config",
+                                      [(k, types[k]) for k in GROUPS[name]], frozen=True)
+
+
+_collect_groups()
 
 
 def check_keys(overrides: dict) -> None:
@@ -312,17 +351,11 @@ def preset(name: str, **overrides: Any) -> RunConfig:
         # 20 steps a fresh optimiser per step is close to sign-SGD), and the final propagation
         # over one k-NN graph of support + all queries (σ = 50 makes the official batch-80 graph
         # nearly uniform, SPEC §8.4; the full graph is what the transductive baselines use) — for
-        # the pseudo-labels too. Plus the kit's window-mean readout (MIFOMO reads the centre pixel):
-        # on Indian Pines 5-shot it lifts propagated OA of the frozen micro model from 50.8 to 78.5
-        # (5 seeds). Measured variants (more pseudo-labels/steps, higher learning rates, full
-        # fine-tuning) moved OA by ≤ 2.5 points at up to 2× the time: see docs/results.md. And
-        # class mass normalisation of the propagated scores, for the kit and the transductive
-        # baselines alike (+2.6 / +2.7 points OA on the frozen micro / PCA-mean features, 10 seeds).
-        # And phase 0: 500 MAE steps on the unlabelled target scene (≈ 1 min; frozen micro features
-        # 80.8 → 82.4 % propagated OA over 3 seeds of the MAE; the baselines cannot use it).
-        # And a 5×5 mean of the embeddings over the scene before they are compared (frozen
-        # features after phase 0: 82.3 → 84.6 % / 83.1 → 85.0 % on seeds 0–9 / 10–19; it lifts the
-        # transductive baselines by as much, and they get it too).
+        # the pseudo-labels too. Plus the kit's window-mean readout (MIFOMO reads the centre pixel),
+        # class mass normalisation of the propagated scores (kit and transductive baselines alike),
+        # phase 0 (500 MAE steps on the unlabelled target scene; the baselines cannot use it) and a
+        # 5×5 mean of the embeddings over the scene (the transductive baselines get it too). What
+        # each choice earns, and the variants measured and not adopted: docs/results.md.
         base = RunConfig(
             preset="lite", model="micro", weights="pretrained", sources=("auto",), n_test_episodes=10,
             source_episodes=50, source_n_query=5, source_mixups=50,

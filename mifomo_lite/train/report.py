@@ -6,14 +6,13 @@ Figures use matplotlib's Agg backend when no display is available.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from ..utils import atomic_path
+from ..utils import atomic_path, write_json  # noqa: F401  (re-exported: benchmarks write run folders too)
 
 
 def _plt():
@@ -163,19 +162,3 @@ def results_table(rows: Iterable[Mapping], digits: int = 2) -> str:
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
-
-def write_json(path: Path, payload: Mapping) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default))
-    return path
-
-
-def _json_default(obj):
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import fsl
-from ..utils import atomic_path
+from ..utils import atomic_path, write_json
 from . import report as R
 from .config import ABLATIONS, RunConfig
 from .outdir import check_out_dir, default_dir, run_folder
@@ -171,8 +171,8 @@ def write_run_folder(result: RunResult, out_dir: Path, log: Callable = print) ->
         figures["lambda"] = R.save_figure(R.plot_lambda(result.lambda_trajectories[-1],
                                                         "λ scheduler (last episode)"), out / "lambda.png").name
     m["figures"] = figures
-    R.write_json(out / "metrics.json", m)
-    R.write_json(out / "config.json", cfg.to_dict())
+    write_json(out / "metrics.json", m)
+    write_json(out / "config.json", cfg.to_dict())
     text = render_report(m)
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
@@ -303,7 +303,7 @@ def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_s
     table = {name: row for name, (row, _) in zip(names, rows)}
     baselines = rows[0][1] if rows else {}
     payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines}
-    R.write_json(out / "ablation.json", payload)
+    write_json(out / "ablation.json", payload)
     lines = [{"name": n, **{k: v[k] for k in ("OA", "AA", "kappa")}} for n, v in table.items()]
     lines += [{"name": "baseline: " + n, **v} for n, v in baselines.items()]
     with atomic_path(out / "ablation.md") as tmp:
