@@ -6,7 +6,6 @@ released code) adds ``B·A·q`` to the projected slice. Both start as the frozen
 
 import copy
 
-import pytest
 import torch
 
 from mifomo_lite.models import load_foundation_model

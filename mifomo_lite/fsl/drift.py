@@ -43,7 +43,7 @@ from torch import nn
 from ..errors import ConfigError, DataError
 from ..peft.cp import CoalescentProjection
 from ..peft.lora import LoRALinear
-from ._checks import check_2d, check_choice, check_same_rows
+from ._checks import check_2d, check_choice
 
 __all__ = ["embedding_cosine", "knn_overlap", "snapshot", "weight_drift", "model_drift", "summarise"]
 
