@@ -178,3 +178,46 @@ def test_snapshot_refuses_merged_adapters_and_foreign_snapshots():
         drift.weight_drift(m, drift.snapshot(plain))
     with pytest.raises(ConfigError, match="both model and before"):
         drift.summarise(_rand(5), _rand(5), model=m, k=2)
+
+
+def test_a_snapshot_before_the_adapters_measures_against_the_frozen_model():
+    torch.manual_seed(0)
+    m = ToyDualBranch()
+    built = drift.snapshot(m)                   # no adapters yet: "the frozen model"
+    apply_adaptation(m, "cp", init="identity", extra_trainable=("merger",))
+    with pytest.raises(DataError, match="after apply_adaptation"):
+        drift.weight_drift(m, built)
+    rec = drift.weight_drift(m, built, missing="frozen")
+    assert rec["spat_encoder.cp"]["rel_delta"] == 0.0      # C = I is the frozen model
+    with torch.no_grad():
+        m.spat_encoder.blocks[0].attn.query_adapter.weight.mul_(1.1)
+        m.merger.weight.mul_(1.2)
+    rec = drift.model_drift(m, built, missing="frozen")
+    assert rec["groups"]["spat_encoder.cp"]["max_layer_rel"] == pytest.approx(0.1, rel=1e-6)
+    assert rec["groups"]["merger"]["max_layer_rel"] == pytest.approx(0.2, rel=1e-6)
+    # the default almost-diagonal CP init already differs from the frozen model (std 0.02 noise)
+    torch.manual_seed(0)
+    m2 = ToyDualBranch()
+    built2 = drift.snapshot(m2)
+    apply_adaptation(m2, "cp", extra_trainable=("merger",))
+    assert 0.0 < drift.weight_drift(m2, built2, missing="frozen")["spat_encoder.cp"]["rel_delta"] < 0.5
+
+
+def test_frozen_reference_for_lora_and_prompts_and_json_ready_values():
+    import json
+
+    torch.manual_seed(0)
+    m = ToyDualBranch()
+    built = drift.snapshot(m)
+    apply_adaptation(m, "lora", rank=2, extra_trainable=("merger",))
+    assert drift.model_drift(m, built, missing="frozen")["adapter_rel_delta"] == 0.0   # B = 0
+    torch.manual_seed(0)
+    p = ToyDualBranch()
+    built_p = drift.snapshot(p)
+    apply_adaptation(p, "prompt", n_prompts=2, extra_trainable=("merger",))
+    rec = drift.model_drift(p, built_p, missing="frozen")
+    g = rec["groups"]["spat_encoder.prompts"]
+    assert g["rel_delta"] is None and g["delta_norm"] > 0   # prompts grew from nothing
+    json.dumps(rec, allow_nan=False)                          # no NaN/Inf anywhere
+    with pytest.raises(ConfigError, match="missing='maybe'"):
+        drift.weight_drift(p, built_p, missing="maybe")

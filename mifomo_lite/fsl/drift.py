@@ -124,6 +124,37 @@ def _before(before: Dict[str, torch.Tensor], name: str, now: torch.Tensor) -> to
     return t.double()
 
 
+MISSING = ("error", "frozen")
+
+
+def _complete(model: nn.Module, before: Dict[str, torch.Tensor], missing: str) -> Dict[str, torch.Tensor]:
+    """``before`` plus, with ``missing="frozen"``, the adapter tensors it lacks at the values that
+    make the adapter the identity: C = I, LoRA B = 0 (A as now), prompts = 0. Lets a snapshot taken
+    before :func:`~mifomo_lite.peft.apply_adaptation` serve as "the frozen model"."""
+    check_choice("missing", missing, MISSING)
+    if missing == "error":
+        return before
+    out = dict(before)
+    for name, mod in model.named_modules():
+        pre = f"{name}." if name else ""
+        if isinstance(mod, CoalescentProjection) and pre + "weight" not in out:
+            eye = torch.eye(mod.head_dim, dtype=mod.weight.dtype)
+            out[pre + "weight"] = eye.expand_as(mod.weight.detach().cpu()).clone()
+        elif isinstance(mod, LoRALinear):
+            for k in mod.lora_A:
+                out.setdefault(f"{pre}lora_A.{k}", mod.lora_A[k].detach().cpu().clone())
+                out.setdefault(f"{pre}lora_B.{k}", torch.zeros_like(mod.lora_B[k].detach().cpu()))
+        prompts = getattr(mod, "prompts", None)
+        if isinstance(prompts, nn.Parameter) and pre + "prompts" not in out:
+            out[pre + "prompts"] = torch.zeros_like(prompts.detach().cpu())
+    return out
+
+
+def _ratio(d: float, r: float) -> Optional[float]:
+    """``d / r``; 0 when nothing moved; ``None`` (JSON null) when a tensor grew from zero."""
+    return d / r if r > 0 else (0.0 if d == 0 else None)
+
+
 def _fold_cp(c: torch.Tensor, w: torch.Tensor, heads: int, dh: int) -> torch.Tensor:
     """Merged rows ``C_hᵀ·W_h`` for every head (``c`` is [H, dh, dh] or shared [dh, dh])."""
     c = c.expand(heads, dh, dh) if c.dim() == 2 else c
@@ -202,7 +233,7 @@ def _norm(ts: list) -> float:
     return float(torch.sqrt(sum((t * t).sum() for t in ts))) if ts else 0.0
 
 
-def weight_drift(model: nn.Module, before: Dict[str, torch.Tensor]) -> Dict[str, dict]:
+def weight_drift(model: nn.Module, before: Dict[str, torch.Tensor], *, missing: str = "error") -> Dict[str, dict]:
     """``{group: {...}}``: the relative change of each adapted layer group of ``model`` since the
     :func:`snapshot` ``before`` (see the module docstring for what each method's ΔW is).
 
@@ -211,7 +242,13 @@ def weight_drift(model: nn.Module, before: Dict[str, torch.Tensor]) -> Dict[str,
     parameters that train or changed. Each entry: ``kind``, ``n_layers``, ``n_params``,
     ``delta_norm`` and ``ref_norm`` (of the merged-form weights), ``rel_delta`` (their ratio),
     ``max_layer_rel`` (the largest per-layer ratio) and ``param_rel_delta`` (the adapter's own
-    parameters). Frozen parameters that did not change are left out."""
+    parameters). Frozen parameters that did not change are left out. A ratio whose reference is
+    zero (prompts measured against a model without prompts) is ``None``.
+
+    ``missing="frozen"`` accepts a snapshot taken *before* the adapters were installed (e.g. right
+    after the model was built) and measures against the frozen model: a missing CP counts as I, a
+    missing LoRA pair as B = 0, missing prompts as 0 (see :func:`_complete`)."""
+    before = _complete(model, before, missing)
     entries = _cp_entries(model, before) + _lora_entries(model, before)
     skip = {f"{n}.weight" for n, m in model.named_modules() if isinstance(m, CoalescentProjection)}
     for n, m in model.named_modules():
@@ -229,40 +266,40 @@ def weight_drift(model: nn.Module, before: Dict[str, torch.Tensor]) -> Dict[str,
         g["_r"].append(ref_eff)
         g["_dp"] += d_par
         g["_rp"] += ref_par
-        g["max_layer_rel"] = max(g["max_layer_rel"], _norm([d_eff]) / max(_norm([ref_eff]), 1e-300))
+        g["max_layer_rel"] = max(g["max_layer_rel"], _ratio(_norm([d_eff]), _norm([ref_eff])) or 0.0)
     for g in groups.values():
         d, r = _norm(g.pop("_d")), _norm(g.pop("_r"))
         dp, rp = _norm(g.pop("_dp")), _norm(g.pop("_rp"))
-        g.update(delta_norm=d, ref_norm=r, rel_delta=d / r if r > 0 else (0.0 if d == 0 else float("inf")),
-                 param_rel_delta=dp / rp if rp > 0 else (0.0 if dp == 0 else float("inf")))
+        g.update(delta_norm=d, ref_norm=r, rel_delta=_ratio(d, r), param_rel_delta=_ratio(dp, rp))
     return groups
 
 
-def model_drift(model: nn.Module, before: Dict[str, torch.Tensor]) -> dict:
+def model_drift(model: nn.Module, before: Dict[str, torch.Tensor], *, missing: str = "error") -> dict:
     """:func:`weight_drift` plus whole-model totals: ``adapter_rel_delta`` (all CP/LoRA/prompt
     groups together), ``other_rel_delta`` (all other changed or trainable parameters) and
     ``max_rel_delta`` (the largest group ratio)."""
-    groups = weight_drift(model, before)
+    groups = weight_drift(model, before, missing=missing)
 
-    def pooled(sel) -> float:
+    def pooled(sel) -> Optional[float]:
         d = sum(g["delta_norm"] ** 2 for g in groups.values() if sel(g)) ** 0.5
         r = sum(g["ref_norm"] ** 2 for g in groups.values() if sel(g)) ** 0.5
-        return d / r if r > 0 else 0.0
+        return _ratio(d, r)
 
     return {
         "groups": groups,
         "adapter_rel_delta": pooled(lambda g: g["kind"] != "weights"),
         "other_rel_delta": pooled(lambda g: g["kind"] == "weights"),
-        "max_rel_delta": max((g["rel_delta"] for g in groups.values()), default=0.0),
+        "max_rel_delta": max((g["rel_delta"] for g in groups.values() if g["rel_delta"] is not None), default=0.0),
     }
 
 
 def summarise(frozen_emb: torch.Tensor, emb: torch.Tensor, model: Optional[nn.Module] = None,
               before: Optional[Dict[str, torch.Tensor]] = None, *, k: int = 10, metric: str = "cosine",
-              max_points: Optional[int] = 4000, seed: int = 0) -> dict:
+              max_points: Optional[int] = 4000, seed: int = 0, missing: str = "error") -> dict:
     """One phase's drift record: ``{"cosine", "knn_overlap", "k", "n_pixels"}`` for the two
     embeddings of the same pixels, plus ``"weights"`` (:func:`model_drift`) when ``model`` and its
-    :func:`snapshot` ``before`` are given. All values are plain floats/ints/dicts (JSON-ready)."""
+    :func:`snapshot` ``before`` are given (``missing`` as in :func:`weight_drift`). All values are
+    plain floats/ints/dicts or ``None`` (JSON-ready)."""
     out = {
         "cosine": embedding_cosine(frozen_emb, emb),
         "knn_overlap": knn_overlap(frozen_emb, emb, k=k, metric=metric, max_points=max_points, seed=seed),
@@ -272,5 +309,5 @@ def summarise(frozen_emb: torch.Tensor, emb: torch.Tensor, model: Optional[nn.Mo
     if (model is None) != (before is None):
         raise ConfigError("pass both model and before (a snapshot) to measure weight drift, or neither")
     if model is not None:
-        out["weights"] = model_drift(model, before)
+        out["weights"] = model_drift(model, before, missing=missing)
     return out
