@@ -221,3 +221,15 @@ def test_frozen_reference_for_lora_and_prompts_and_json_ready_values():
     json.dumps(rec, allow_nan=False)                          # no NaN/Inf anywhere
     with pytest.raises(ConfigError, match="missing='maybe'"):
         drift.weight_drift(p, built_p, missing="maybe")
+
+
+def test_probe_pixels_are_seeded_distinct_and_inside_the_scene():
+    r, c = drift.probe_pixels(30, 40, n=500, seed=1)
+    assert len(r) == 500 and r.max() < 30 and c.max() < 40 and r.min() >= 0 and c.min() >= 0
+    assert len(set(zip(r.tolist(), c.tolist()))) == 500
+    r2, c2 = drift.probe_pixels(30, 40, n=500, seed=1)
+    assert (r == r2).all() and (c == c2).all()
+    assert not (r == drift.probe_pixels(30, 40, n=500, seed=2)[0]).all()
+    assert len(drift.probe_pixels(5, 5, n=100)[0]) == 25
+    with pytest.raises(DataError, match="empty"):
+        drift.probe_pixels(0, 5)

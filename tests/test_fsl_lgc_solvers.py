@@ -106,3 +106,11 @@ def test_bad_inputs_name_the_problem():
         solve_lgc(torch.eye(3), torch.zeros(3, 1), "pinv_robust", ridge=0.0)
     with pytest.raises(ConfigError, match="both solvers"):
         compare_solvers(xs, ys, xq, 3, solver="solve")
+
+
+def test_propagation_solver_maps_the_run_names():
+    from mifomo_lite.fsl.lgc_solvers import propagation_solver
+
+    assert propagation_solver("solve") == "solve" and propagation_solver("pinv_robust") == "official"
+    with pytest.raises(ConfigError, match="lgc_solver='official'"):
+        propagation_solver("official")

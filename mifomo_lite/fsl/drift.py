@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from typing import Dict, Optional
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +46,8 @@ from ..peft.cp import CoalescentProjection
 from ..peft.lora import LoRALinear
 from ._checks import check_2d, check_choice
 
-__all__ = ["embedding_cosine", "knn_overlap", "snapshot", "weight_drift", "model_drift", "summarise"]
+__all__ = ["embedding_cosine", "knn_overlap", "probe_pixels", "snapshot", "weight_drift", "model_drift",
+           "summarise"]
 
 METRICS = ("cosine", "euclidean")
 
@@ -100,6 +102,18 @@ def knn_overlap(frozen_emb: torch.Tensor, emb: torch.Tensor, k: int = 10, metric
     na, nb = _knn(a, k, metric, chunk), _knn(b, k, metric, chunk)
     same = (na.unsqueeze(2) == nb.unsqueeze(1)).any(dim=2).sum(dim=1)
     return float(same.double().mean() / k)
+
+
+def probe_pixels(height: int, width: int, n: int = 2000, seed: int = 0) -> tuple:
+    """``(rows, cols)`` of ``n`` distinct pixels drawn uniformly from an ``height × width`` scene
+    with ``seed`` (all pixels when the scene has fewer). Drawn without the ground truth, so the
+    drift of a run can be watched on a scene that has none; embed the same probe at every phase."""
+    total = int(height) * int(width)
+    if total < 1:
+        raise DataError(f"cannot draw probe pixels from an empty {height}×{width} scene")
+    flat = np.sort(np.random.default_rng(seed).choice(total, min(int(n), total), replace=False))
+    rows, cols = np.unravel_index(flat, (int(height), int(width)))
+    return rows.astype(np.int64), cols.astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------- weights

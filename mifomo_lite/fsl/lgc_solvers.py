@@ -36,8 +36,8 @@ from ._checks import as_tensor, check_2d, check_choice, check_labels, check_same
 from .propagation import Distance, label_propagation, ridge_pinv
 from .protonet import cosine_similarity_matrix, prototypes
 
-__all__ = ["LGC_SOLVERS", "RELEASED_RIDGE", "solve_lgc", "prototype_probabilities", "released_batched_lgc",
-           "compare_solvers"]
+__all__ = ["LGC_SOLVERS", "RELEASED_RIDGE", "solve_lgc", "propagation_solver", "prototype_probabilities",
+           "released_batched_lgc", "compare_solvers"]
 
 #: Solver names, as a run configuration spells them (``lgc_solver``).
 LGC_SOLVERS = ("solve", "pinv_robust")
@@ -46,6 +46,13 @@ RELEASED_RIDGE = 1e-5
 
 # propagation.label_propagation calls the released solver "official"
 _PROPAGATION_NAME = {"solve": "solve", "pinv_robust": "official"}
+
+
+def propagation_solver(solver: str) -> str:
+    """The name :func:`~mifomo_lite.fsl.propagation.label_propagation` and
+    :func:`~mifomo_lite.fsl.pseudo_labels.refine_pseudo_labels` use for ``solver`` (they call the
+    released ``pinv_robust`` ``"official"``), so a run's ``lgc_solver`` can be passed straight on."""
+    return _PROPAGATION_NAME[check_choice("lgc_solver", solver, LGC_SOLVERS)]
 
 
 def solve_lgc(m: torch.Tensor, y: torch.Tensor, solver: str = "solve", ridge: float = RELEASED_RIDGE) -> torch.Tensor:
@@ -97,7 +104,7 @@ def released_batched_lgc(support_emb: torch.Tensor, support_y, query_emb: torch.
     onehot = F.one_hot(y, n_classes).to(dtype)
     return label_propagation(support_emb, onehot, query_emb, query_probs, alpha=alpha, sigma=sigma,
                              distance=distance, batch_size=batch, query_init="probs",
-                             solver=_PROPAGATION_NAME[solver], ridge=ridge, dtype=dtype)
+                             solver=propagation_solver(solver), ridge=ridge, dtype=dtype)
 
 
 def compare_solvers(support_emb: torch.Tensor, support_y, query_emb: torch.Tensor, n_classes: int,
