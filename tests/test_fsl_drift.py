@@ -233,3 +233,14 @@ def test_probe_pixels_are_seeded_distinct_and_inside_the_scene():
     assert len(drift.probe_pixels(5, 5, n=100)[0]) == 25
     with pytest.raises(DataError, match="empty"):
         drift.probe_pixels(0, 5)
+
+
+def test_a_backbone_change_is_counted_in_the_backbone_not_in_the_adapter():
+    m = _adapted("cp")
+    before = drift.snapshot(m)
+    qkv = m.spat_encoder.blocks[0].attn.qkv.weight
+    with torch.no_grad():
+        qkv.mul_(1.5)                                   # as if phase 0 had trained the block
+    rec = drift.weight_drift(m, before)
+    assert rec["spat_encoder.cp"]["rel_delta"] == 0.0
+    assert rec["spat_encoder.blocks"]["max_layer_rel"] == pytest.approx(0.5, rel=1e-6)

@@ -21,6 +21,9 @@ measures make that visible:
     ``W + s·B·A·W`` (output variant); with B zero-initialised, ΔW is the low-rank update itself
     and ``‖ΔW‖/‖W‖`` its size against the frozen base weight. (The output variant also moves the
     bias; only weights are counted.)
+  - For both, the current base rows W fold both states, so an adapter group measures the adapter
+    alone; a change of the base weights themselves (e.g. by target self-supervision before the
+    adapters train) shows in the group of those weights.
   - **Deep prompts**: the prompt tokens themselves.
   - **Everything else that trains** (full fine-tuning, fusion layers, heads): every parameter
     against its snapshot value, grouped by model part.
@@ -187,9 +190,8 @@ def _cp_entries(model: nn.Module, before: dict) -> list:
         rows = slice(0, D) if mod.side == "query" else slice(2 * D, 3 * D)
         c_now = mod.weight.detach().double().cpu()
         c_0 = _before(before, f"{name}.weight", mod.weight)
-        w_0 = _before(before, wname, w_now)
         eff_now = _fold_cp(c_now, w_now[rows], mod.num_heads, mod.head_dim)
-        eff_0 = _fold_cp(c_0, w_0[rows], mod.num_heads, mod.head_dim)
+        eff_0 = _fold_cp(c_0, w_now[rows], mod.num_heads, mod.head_dim)
         out.append((name, "cp", eff_now - eff_0, eff_0, [c_now - c_0], [c_0], mod.weight.numel()))
     return out
 
@@ -200,14 +202,13 @@ def _lora_entries(model: nn.Module, before: dict) -> list:
         if not isinstance(mod, LoRALinear):
             continue
         pre = f"{name}." if name else ""
-        w_all_now = mod.weight.detach().double().cpu()
-        w_all_0 = _before(before, pre + "weight", mod.weight)
+        w_all = mod.weight.detach().double().cpu()
         for k, (a, b) in mod.slices.items():
             tensors = {}
             for when, src in (("now", None), ("0", before)):
                 A = mod.lora_A[k].detach().double().cpu() if src is None else _before(src, f"{pre}lora_A.{k}", mod.lora_A[k])
                 B = mod.lora_B[k].detach().double().cpu() if src is None else _before(src, f"{pre}lora_B.{k}", mod.lora_B[k])
-                W = (w_all_now if src is None else w_all_0)[a:b]
+                W = w_all[a:b]
                 upd = B @ A if mod.variant == "input" else B @ (A @ W)
                 tensors[when] = (W + mod.scaling * upd, A, B)
             (e_now, a_now, b_now), (e_0, a_0, b_0) = tensors["now"], tensors["0"]
