@@ -8,7 +8,7 @@ import torch
 from mifomo_lite.errors import ConfigError, DataError
 from mifomo_lite.fsl import drift
 from mifomo_lite.peft import apply_adaptation, merge_adapters, unmerge_adapters
-from mifomo_lite.peft.toy import ToyDualBranch
+from toy_models import ToyDualBranch
 
 
 def _rand(n=200, d=16, seed=0):

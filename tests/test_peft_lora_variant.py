@@ -11,7 +11,7 @@ import torch
 from mifomo_lite.models import load_foundation_model
 from mifomo_lite.peft import apply_adaptation, current_adaptation
 from mifomo_lite.peft.lora import LoRALinear
-from mifomo_lite.peft.toy import ToyDualBranch
+from toy_models import ToyDualBranch
 
 
 def _lora_model(variant, rank=3):
