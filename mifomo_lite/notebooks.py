@@ -10,7 +10,7 @@
 
 Under ``mifomo-lite notebooks run`` (papermill), the runner sets ``MIFOMO_NOTEBOOK_OUT`` and
 ``MIFOMO_NOTEBOOK_NAME`` for the kernel; elsewhere ``record_metrics`` only returns the dict.
-The runner, the student edition and the book live in :mod:`mifomo_lite.nbrun`.
+The runner, the student edition and the book are tooling outside the kit: :mod:`mifomo_tools.nbrun`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ from pathlib import Path
 from typing import Any, Dict, Mapping, Optional
 
 from .errors import ConfigError
-from .nbrun.runner import ENV_NAME, ENV_OUT, PROFILES
+
+PROFILES = ("smoke", "lite", "paper")
+ENV_OUT = "MIFOMO_NOTEBOOK_OUT"     # folder the metrics JSON goes to (set by the runner)
+ENV_NAME = "MIFOMO_NOTEBOOK_NAME"   # notebook name (file stem)
+ENV_PROFILE = "MIFOMO_NOTEBOOK_PROFILE"
 
 __all__ = ["setup", "record_metrics", "batch_mode", "NotebookSession", "metrics_path", "band_explorer",
            "labelled_subset"]

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from mifomo_lite.nbrun import discover
-from mifomo_lite.nbrun.book import (EXECUTED_SUBDIR, build_book, figure_pages, has_figures, stage_book,
+from mifomo_tools.nbrun import discover
+from mifomo_tools.nbrun.book import (EXECUTED_SUBDIR, build_book, figure_pages, has_figures, stage_book,
                                    toc_files, toc_notebooks)
-from mifomo_lite.nbrun.browser import blank_fraction, check_book, find_chromium
-from mifomo_lite.nbrun.runner import execute_one
+from mifomo_tools.nbrun.browser import blank_fraction, check_book, find_chromium
+from mifomo_tools.nbrun.runner import execute_one
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"

@@ -9,7 +9,7 @@ import pytest
 
 from mifomo_lite.exercises import UnknownExercise, check, get, list_exercises, results, score
 from mifomo_lite.exercises.core import Fail, expect_close, expect_equal
-from mifomo_lite.nbrun import discover, read_py
+from mifomo_tools.nbrun import discover, read_py
 
 ROOT = Path(__file__).resolve().parents[1]
 EXERCISES = list_exercises()

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from mifomo_lite.cli import main
-from mifomo_lite.nbrun import structure_problems, twin_problems
-from mifomo_lite.nbrun.runner import (ENV_NAME, ENV_OUT, baseline_entry, compare_metric,
+from mifomo_tools.nbrun import structure_problems, twin_problems
+from mifomo_tools.nbrun.runner import (ENV_NAME, ENV_OUT, baseline_entry, compare_metric,
                                       compare_metrics, run_notebooks)
-from mifomo_lite.nbrun.student import stale_problems, stub_code, student_notebook
-from mifomo_lite.nbrun.structure import read_py
+from mifomo_tools.nbrun.student import stale_problems, stub_code, student_notebook
+from mifomo_tools.nbrun.structure import read_py
 from mifomo_lite.notebooks import record_metrics
 
 HEADER = """# ---

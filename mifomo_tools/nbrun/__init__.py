@@ -2,7 +2,7 @@
 baselines, the student edition, and the Jupyter Book build.
 
 Notebook-side helpers (``record_metrics``, ``setup``) live in :mod:`mifomo_lite.notebooks`; the
-command line is ``mifomo-lite notebooks ...`` (:mod:`mifomo_lite.notebooks_cli`).
+command line is ``mifomo-lite notebooks ...`` (:mod:`mifomo_tools.notebooks_cli`).
 """
 
 from .structure import (

@@ -25,13 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from ..utils import atomic_path
+from mifomo_lite.utils import atomic_path
 from .structure import NotebookError, default_notebooks_dir, discover, read_py, select
 
-PROFILES = ("smoke", "lite", "paper")
-ENV_OUT = "MIFOMO_NOTEBOOK_OUT"     # folder the metrics JSON goes to
-ENV_NAME = "MIFOMO_NOTEBOOK_NAME"   # notebook name (file stem)
-ENV_PROFILE = "MIFOMO_NOTEBOOK_PROFILE"
+# The kernel-side contract (profiles, environment variables) is defined next to record_metrics.
+from mifomo_lite.notebooks import ENV_NAME, ENV_OUT, ENV_PROFILE, PROFILES  # noqa: E402
+
 DEFAULT_ABS = 0.02
 DEFAULT_REL = 0.10
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -247,7 +246,7 @@ def run_notebooks(profile: str, out: Path, *, only: Optional[Iterable[str]] = No
                   reuse: bool = False, cell_timeout: Optional[int] = None,
                   log: Callable[[str], None] = print) -> RunSummary:
     """Run the selected notebooks in ``profile``; compare with baselines; write ``summary.json``."""
-    from ..utils import environment_record
+    from mifomo_lite.utils import environment_record
 
     if profile not in PROFILES:
         raise NotebookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from ..errors import MifomoError
+from mifomo_lite.errors import MifomoError
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+$")
 # Where the kit's repository is published (the Colab badges point here).

@@ -64,7 +64,7 @@ def register(subparsers) -> None:
 
 
 def _list(args) -> int:
-    from .exercises import list_exercises
+    from mifomo_lite.exercises import list_exercises
     from .nbrun import discover
 
     for py in discover(args.notebooks):

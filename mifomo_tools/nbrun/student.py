@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import List, Optional
 
-from ..utils import atomic_path
+from mifomo_lite.utils import atomic_path
 from .structure import COLAB_BASE, default_notebooks_dir, discover, read_py
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
