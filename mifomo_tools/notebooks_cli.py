@@ -43,6 +43,13 @@ def register(subparsers) -> None:
                      help="fail a cell that runs longer than S seconds")
     run.set_defaults(handler=_run)
 
+    sp = sub.add_parser("stamp", parents=[common],
+                        help="point badges and install cells at [project.urls] Repository; Colab metadata",
+                        description="Rewrite every notebook's Open-in-Colab badge and install-cell "
+                                    "default from pyproject.toml's [project.urls] Repository, and "
+                                    "write the .ipynb twins with Colab's GPU accelerator metadata.")
+    sp.set_defaults(handler=_stamp)
+
     st = sub.add_parser("student", parents=[common], help="generate or check the student edition",
                         description="Write the student edition (solution cells replaced by "
                                     "'# YOUR CODE HERE' stubs) or check a folder for staleness.")
@@ -134,4 +141,15 @@ def _book(args) -> int:
         if problems:
             return 1
         print(f"✓ {len(pages)} pages render, figures load, navigation works (chromium)")
+    return 0
+
+
+def _stamp(args) -> int:
+    from .nbrun.install import default_install_source, stamp_notebooks
+    from .nbrun.structure import default_notebooks_dir
+
+    nb_dir = args.notebooks or default_notebooks_dir()
+    changed = stamp_notebooks(nb_dir)
+    print(f"{len(changed)} notebook(s) re-stamped; install default {default_install_source()}; "
+          f".ipynb twins rewritten with Colab GPU metadata")
     return 0
