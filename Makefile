@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.mifomo-installed
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-fast notebooks-sync clean
+.PHONY: venv demo test test-fast notebooks-sync wheel book clean
 
 venv: $(STAMP)
 
@@ -32,5 +32,12 @@ test-fast: venv
 notebooks-sync: venv
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 
+# An installable wheel with the shipped weights (mifomo_lite/assets) in dist/; the notebooks install
+# it when MIFOMO_INSTALL_SOURCE points at it. Reference solutions are not part of it.
+wheel: venv
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls -l dist/*.whl
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info
