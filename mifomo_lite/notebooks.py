@@ -31,7 +31,7 @@ ENV_NAME = "MIFOMO_NOTEBOOK_NAME"   # notebook name (file stem)
 ENV_PROFILE = "MIFOMO_NOTEBOOK_PROFILE"
 
 __all__ = ["setup", "record_metrics", "batch_mode", "NotebookSession", "metrics_path", "band_explorer",
-           "labelled_subset"]
+           "labelled_subset", "band_near", "corrupt_labels"]
 
 
 def batch_mode() -> bool:
@@ -250,3 +250,31 @@ def labelled_subset(scene: Any, per_class: Optional[int], seed: int = 0):
         labels[rows[keep], cols[keep]] = c
     return dataclasses.replace(scene, labels=labels, train_mask=None, test_mask=None,
                                meta={**scene.meta, "subset": f"≤ {per_class} labelled pixels per class"})
+
+
+def band_near(wavelengths: Any, nm: float) -> int:
+    """Index of the band whose centre wavelength is closest to ``nm`` (notebook figures use it;
+    exercise 00.1 asks the learner to write it)."""
+    import numpy as np
+
+    wl = np.asarray(wavelengths, dtype=np.float64)
+    if wl.ndim != 1 or wl.size == 0:
+        raise ConfigError(f"wavelengths must be a non-empty 1-D array, got shape {wl.shape}")
+    return int(np.abs(wl - float(nm)).argmin())
+
+
+def corrupt_labels(labels: Any, n_classes: int, rate: float, rng: Any):
+    """A copy of the integer ``labels`` (0..n_classes−1) in which exactly ``round(rate · n)``
+    positions, chosen by the NumPy generator ``rng``, hold another class drawn uniformly: known
+    label noise for the experiments of notebook 05 (exercise 05.3 asks for the same)."""
+    import numpy as np
+
+    if not 0.0 <= float(rate) <= 1.0:
+        raise ConfigError(f"rate must be in [0, 1], got {rate}")
+    if int(n_classes) < 2:
+        raise ConfigError(f"label noise needs at least 2 classes, got n_classes={n_classes}")
+    out = np.array(labels, dtype=np.int64, copy=True)
+    chosen = rng.choice(out.size, size=int(round(float(rate) * out.size)), replace=False)
+    shift = rng.integers(1, int(n_classes), size=chosen.size)
+    out[chosen] = (out[chosen] + shift) % int(n_classes)
+    return out

@@ -1,15 +1,17 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   accelerator: GPU
 #   colab:
 #     gpuType: T4
 #     provenance: []
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -66,7 +68,7 @@ from mifomo_lite.data import (few_shot_split, list_scenes, load_scene, prepare_s
 from mifomo_lite.data.loaders import available_locally
 from mifomo_lite.data.plots import false_colour, pick_rgb_bands, plot_label_map
 from mifomo_lite.exercises import check, score
-from mifomo_lite.notebooks import band_explorer, record_metrics, setup
+from mifomo_lite.notebooks import band_explorer, band_near, record_metrics, setup
 
 nb = setup(profile, device, seed)
 
@@ -98,7 +100,7 @@ wl = scene.wavelengths
 show_nm = [480, 650, 850, 1650]
 fig, axes = plt.subplots(1, len(show_nm), figsize=(12, 3.4))
 for ax, nm in zip(axes, show_nm):
-    b = int(np.argmin(np.abs(wl - nm)))
+    b = band_near(wl, nm)
     ax.imshow(scene.cube[:, :, b], cmap="gray")
     ax.set_title(f"band {b} ≈ {wl[b]:.0f} nm")
     ax.set_axis_off()
