@@ -39,5 +39,12 @@ wheel: venv
 	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 	@ls -l dist/*.whl
 
+# The Jupyter Book from the lite outputs: student edition by default, `make book EDITION=teacher`
+# for the one with solutions. Offline (MathJax is served from the build).
+EDITION ?= student
+BOOK_PROFILE ?= lite
+book: venv
+	$(VENV)/bin/mifomo-lite notebooks book --run --profile $(BOOK_PROFILE) --edition $(EDITION)
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info

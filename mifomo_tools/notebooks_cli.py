@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mifomo_lite.notebooks import PROFILES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("notebooks", help="run the notebooks (papermill), student edition, book",
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
                          description="Execute notebooks with papermill (parameters profile, device, "
                                      "seed), collect their metrics and compare them with "
                                      "notebooks/baselines/<profile>.json.")
-    run.add_argument("--profile", choices=("smoke", "lite", "paper"), default="smoke")
+    run.add_argument("--profile", choices=PROFILES, default="smoke")
     run.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or names (e.g. 00 02)")
     run.add_argument("--out", type=Path, required=True, metavar="DIR",
                      help="folder for executed notebooks, metrics and summary.json")
@@ -64,7 +66,10 @@ def register(subparsers) -> None:
     bk.add_argument("--book", type=Path, default=None, metavar="DIR", help="book folder (default book/)")
     bk.add_argument("--run", action="store_true",
                     help="first run the notebooks (smoke, --reuse) into BOOK/_executed")
-    bk.add_argument("--profile", choices=("smoke", "lite", "paper"), default="smoke")
+    bk.add_argument("--profile", choices=PROFILES, default="smoke",
+                    help="profile of the --run (make book uses lite)")
+    bk.add_argument("--edition", choices=("student", "teacher"), default="student",
+                    help="student (solutions stubbed out; the default) or teacher")
     bk.add_argument("--browser-check", action="store_true",
                     help="then check pages, figures and navigation in headless chromium")
     bk.set_defaults(handler=_book)
@@ -129,13 +134,13 @@ def _book(args) -> int:
                                 nb_dir=args.notebooks, reuse=True)
         if not summary.ok:
             return 1
-    html = build_book(book)
-    print(f"book built: {html / 'index.html'}")
+    html = build_book(book, edition=args.edition)
+    print(f"{args.edition} book built: {html / 'index.html'}")
     if args.browser_check:
         from .nbrun.browser import check_book
 
         pages = toc_files(book)
-        problems = check_book(html, pages, figure_pages=figure_pages(book))
+        problems = check_book(html, pages, figure_pages=figure_pages(html.parents[1]))
         for p in problems:
             print(f"✗ {p}")
         if problems:

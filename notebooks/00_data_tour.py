@@ -55,7 +55,7 @@ except ImportError:
 # 5. describe MIFOMO's **preprocessing** (PCA-50, z-score, 9×9 patches) and a **5-shot split**.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -134,7 +134,7 @@ plt.show()
 
 # %%
 rng = np.random.default_rng(seed)
-n_lines = nb.pick(smoke=5, lite=25)
+n_lines = nb.pick(smoke=5, lite=25, paper=60)
 show = ["Corn-notill", "Soybean-notill", "Woods", "Hay-windrowed"]
 fig, ax = plt.subplots(figsize=(9, 4))
 for i, name in enumerate(show):
@@ -174,7 +174,7 @@ n_offline = sum(available_locally(i.name)[0] for i in list_scenes())
 # without downloads:
 
 # %%
-source, target = synthetic_domain_pair(seed=seed, size=nb.pick(smoke=24, lite=48))
+source, target = synthetic_domain_pair(seed=seed, size=nb.pick(smoke=24, lite=48, paper=96))
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.5), sharey=False)
 for ax, s in zip(axes, (source, target)):
     for k in range(1, min(s.n_classes, 6) + 1):

@@ -1,15 +1,17 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
 #   accelerator: GPU
 #   colab:
 #     gpuType: T4
 #     provenance: []
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -55,7 +57,7 @@ except ImportError:
 # 4. run a 5-shot adaptation with each method and read **train versus test** accuracy curves.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -169,7 +171,7 @@ for method, opts in (("cp", {}), ("lora", {"rank": 4})):
 
 # %%
 scene = load_scene("indian_pines")
-small = labelled_subset(scene, per_class=nb.pick(smoke=8, lite=40), seed=seed)
+small = labelled_subset(scene, per_class=nb.pick(smoke=8, lite=40, paper=200), seed=seed)
 prepared = prepare_scene(small, n_components=50, patch_size=9, seed=seed)
 split = few_shot_split(prepared, n_shot=5, seed=seed)
 sx, sy = (t.to(nb.device) for t in split.support_tensors(prepared))
@@ -177,7 +179,7 @@ qx = prepared.patches(split.query_rows, split.query_cols).to(nb.device)
 qy = torch.as_tensor(split.query_labels, device=nb.device)
 n_cls = split.n_classes
 model_name = cfg.model if cfg.model in FOUNDATION_MODELS else "tiny"   # the preset's shipped model
-steps, every = nb.pick(smoke=1, lite=30), nb.pick(smoke=1, lite=5)
+steps, every = nb.pick(smoke=1, lite=30, paper=100), nb.pick(smoke=1, lite=5, paper=10)
 methods = {"head": {}, "cp": {}, "lora": {"rank": 16}, "prompt": {"n_prompts": 8}, "full": {}}
 print(f"{n_cls}-way 5-shot: {len(sy)} support pixels, {len(qy)} query pixels; {steps} steps per method "
       f"on the pretrained {model_name!r} model")

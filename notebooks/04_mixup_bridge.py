@@ -60,7 +60,7 @@ except ImportError:
 #    seeds).
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 

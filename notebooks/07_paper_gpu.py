@@ -1,16 +1,17 @@
 # ---
 # jupyter:
-#   jupytext:
-#     formats: ipynb,py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#       format_version: '1.3'
-#       jupytext_version: 1.19.6
 #   accelerator: GPU
 #   colab:
 #     gpuType: T4
 #     provenance: []
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -57,7 +58,7 @@ except ImportError:
 #    t-test.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -247,12 +248,13 @@ else:
 # %%
 rehearsal = {}
 if not ready:
-    cfg_r = preset("smoke" if profile == "smoke" else "lite", device=str(nb.device), seed=seed, progress=False)
+    cfg_r = nb.run_config()  # smoke / lite presets; paper and colab: the paper's budget on the kit's model
     cfg_r = cfg_r.replace(**nb.pick(
         smoke=dict(n_test_episodes=1, source_episodes=0, support_steps=1, intermediate_steps=1, max_query_pixels=80,
                    baselines=False),
         lite=dict(n_test_episodes=2, source_episodes=15, source_n_way=8, support_steps=10, intermediate_steps=15,
-                  max_query_pixels=1000, target_ssl_steps=100, feature_smoothing=1)))
+                  max_query_pixels=1000, target_ssl_steps=100, feature_smoothing=1),
+        paper={}))
     for t in runnable_targets:
         per_target = {k: v for k, v in PAPER_TARGETS[t].items() if k not in ("support_steps", "intermediate_steps")}
         res = run_pipeline(cfg_r.replace(target=t, **per_target), log=lambda *a, **k: None, keep_model=False)

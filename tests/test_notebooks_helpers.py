@@ -64,8 +64,8 @@ def test_run_config_builds_the_profile_preset_and_falls_back_from_paper(capsys):
     assert cfg.preset == "smoke" and cfg.seed == 3 and cfg.device == "cpu" and not cfg.progress
     assert cfg.n_test_episodes == 1
     paper = nbh.setup("paper", "cpu", quiet=True).run_config()
-    assert paper.preset == "lite"
-    assert "using the lite preset here" in capsys.readouterr().out
+    assert paper.preset == "lite" and paper.model == "tiny" and paper.n_test_episodes == 20
+    assert "using the paper's budget on the kit's models" in capsys.readouterr().out
 
 
 def test_band_near_picks_the_closest_centre():

@@ -51,7 +51,12 @@ def test_wheel_ships_the_weights_and_tooling(wheel):
     for want in ("mifomo_lite/assets/foundation-micro.safetensors", "mifomo_lite/assets/foundation-tiny.safetensors",
                  "mifomo_tools/nbrun/runner.py", "mifomo_tools/notebooks_cli.py"):
         assert want in names, f"{wheel.name} lacks {want}"
-    assert not any(n.startswith(("tests/", "notebooks/", "book/")) for n in names)
+    assert "mifomo_lite/exercises/expected/00.json" in names, "the stored checks are not in the wheel"
+    assert not any(n.startswith(("tests/", "notebooks/", "book/", "teacher/")) for n in names)
+    wheel_zip = zipfile.ZipFile(wheel)
+    for n in names:
+        if n.startswith("mifomo_lite/exercises/nb") and n.endswith(".py"):
+            assert "def _ref_" not in wheel_zip.read(n).decode(), f"{n} in the wheel holds a reference solution"
 
 
 @pytest.mark.slow
