@@ -192,7 +192,7 @@ def paired_verdict(d, name):
     if p < 0.05:
         return f"{name}: transduction {direction} ({d.mean():+.2f} points, p = {p:.3f} over {len(d)} paired episodes)"
     return (f"{name}: {d.mean():+.2f} points — not supported at this budget (p = {p:.2f} over {len(d)} "
-            f"paired episodes)")
+            f"paired episodes; the smallest p that {len(d)} episodes allow is {2 / 2 ** len(d):.3f})")
 
 
 verdicts = [paired_verdict(d, name) for name, d in diffs.items()]
@@ -265,7 +265,9 @@ assert changed_prop > 0, "propagation predictions did not depend on the other qu
 # **What the experiment can and cannot say.** It isolates the mode with everything else fixed —
 # but at `smoke` / `lite` budgets, on one target, with a few episodes. The verdicts printed in
 # section 3 come from a sign-flip test over the paired episodes; where they say "not supported at
-# this budget", the data here do not tell which mode is better. A conclusion needs the full
+# this budget", the data here do not tell which mode is better — with the 5 episodes of `lite` no
+# difference can reach p < 0.05 (the smallest possible p is 2/2⁵ ≈ 0.06); `colab` (10) and `paper`
+# (20 episodes) can. A conclusion needs the full
 # protocol (notebook 07), 20 paired episodes and the same test.
 
 # %%
