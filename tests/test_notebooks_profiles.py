@@ -45,8 +45,12 @@ def budget(py: Path, profile: str):
     scope["nb"] = setup(scope["profile"], scope["device"], scope["seed"], quiet=True)
     out = []
     for call in calls:
-        value = eval(call, {"dict": dict, "range": range, "list": list}, scope)
+        try:
+            value = eval(call, {"dict": dict, "range": range, "list": list}, scope)
+        except NameError:  # picks among the notebook's own objects: the literal picks decide
+            continue
         out.append(dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value)
+    assert out, f"{py.stem}: no budget could be evaluated"
     return out
 
 
