@@ -43,6 +43,8 @@ def register(subparsers) -> None:
                      help="skip notebooks already executed in DIR from the same source and parameters")
     run.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                      help="fail a cell that runs longer than S seconds")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run N notebooks at a time in local processes (default 1: serial)")
     run.set_defaults(handler=_run)
 
     sp = sub.add_parser("stamp", parents=[common],
@@ -104,7 +106,7 @@ def _run(args) -> int:
     summary = run_notebooks(args.profile, args.out, only=args.only, nb_dir=args.notebooks,
                             device=args.device, seed=args.seed, baselines=args.baselines,
                             update_baselines=args.update_baselines, reuse=args.reuse,
-                            cell_timeout=args.cell_timeout)
+                            cell_timeout=args.cell_timeout, jobs=args.jobs)
     return 0 if summary.ok else 1
 
 
