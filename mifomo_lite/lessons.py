@@ -18,7 +18,7 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split"]
+__all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split", "sign_flip_p", "paired_verdict"]
 
 
 @dataclass
@@ -108,3 +108,29 @@ def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy:
         loss.backward()
         opt.step()
     return curve
+
+
+def sign_flip_p(differences: Any, *, exact_up_to: int = 12, draws: int = 4096, seed: int = 0) -> float:
+    """Two-sided p-value of the mean of paired differences under random sign flips (exact
+    enumeration up to ``exact_up_to`` pairs, else ``draws`` seeded random flips). With ``n``
+    pairs no p below ``2 / 2**n`` is possible: 5 episodes can never reach p < 0.05."""
+    d = np.asarray(differences, dtype=float).ravel()
+    if d.size == 0:
+        raise ConfigError("sign_flip_p needs at least one paired difference")
+    if d.size <= exact_up_to:
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d.size)).reshape(d.size, -1).T
+    else:
+        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, d.size))
+    return float(np.mean(np.abs((signs * d).mean(1)) >= abs(d.mean()) - 1e-12))
+
+
+def paired_verdict(differences: Any, claim: str, alpha: float = 0.05) -> Tuple[bool, str]:
+    """Whether paired differences (> 0 = the claim's direction) support ``claim`` at level
+    ``alpha`` by :func:`sign_flip_p`, and the sentence a notebook prints."""
+    d = np.asarray(differences, dtype=float).ravel()
+    p = sign_flip_p(d)
+    ok = bool(d.mean() > 0 and p < alpha)
+    head = "supported" if ok else "not supported at this budget"
+    floor = f"; {d.size} pairs allow p ≥ {2 / 2 ** d.size:.3f}" if not ok else ""
+    return ok, (f"{head}: {claim} ({d.mean():+.2f} ± {d.std():.2f} over {d.size} paired episodes, "
+                f"p = {p:.3f}{floor})")

@@ -77,6 +77,7 @@ from threadpoolctl import threadpool_limits
 
 from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
+from mifomo_lite.lessons import paired_verdict
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.train.config import ABLATIONS, preset
 from mifomo_lite.train.pipeline import run_pipeline
@@ -278,24 +279,14 @@ def episode_oa(name):
     return np.array([e["final"][kind]["oa"] for e in eps])
 
 
-def sign_flip_p(d):
-    """Two-sided p of the mean paired difference under random sign flips (exact up to 12 pairs)."""
-    signs = (np.array(np.meshgrid(*[[-1, 1]] * len(d))).reshape(len(d), -1).T if len(d) <= 12
-             else np.random.default_rng(0).choice([-1, 1], size=(4096, len(d))))
-    return float(np.mean(np.abs((signs * d).mean(1)) >= abs(d.mean()) - 1e-12))
-
-
 full_oa = episode_oa("full")
 ablation_effect = {}
 for name in ablation_names:
     if name == "full":
         continue
-    d = full_oa - episode_oa(name)          # > 0: removing the component costs OA
-    p = sign_flip_p(d)
-    ablation_effect[name] = (float(d.mean()), p)
-    status = "supported" if p < 0.05 else "not supported at this budget"
-    print(f"{name:<22} full − ablated = {d.mean():+6.2f} ± {d.std():.2f} points over {len(d)} paired episodes, "
-          f"p = {p:.3f}: {status}")
+    # full − ablated > 0 on the paired episodes: removing the component costs OA
+    ablation_effect[name], text = paired_verdict(full_oa - episode_oa(name), "removing it costs OA")
+    print(f"{name:<22} {text}")
 
 # %% [markdown]
 # The paper reports, on Indian Pines with the full budget: full model 95.44 % OA, without CP
@@ -340,7 +331,7 @@ record_metrics(
     run_folder_files=sorted(p.name for p in folder.iterdir() if p.is_file()),
     ablation_names=list(table["ablations"]), **{f"ablation_oa_{k}": v for k, v in ablation_oa.items()},
     ablation_episodes=len(full_oa), best_baseline=best_baseline.split("/", 1)[1],
-    **{f"ablation_supported_{k}": p < 0.05 for k, (_, p) in ablation_effect.items()},
+    **{f"ablation_supported_{k}": ok for k, ok in ablation_effect.items()},
 )
 
 # %% [markdown]

@@ -76,6 +76,7 @@ from mifomo_lite import fsl
 from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.exercises.nb08_inductive_vs_transductive import STEPS
+from mifomo_lite.lessons import paired_verdict
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.train.pipeline import run_pipeline, support_pool
 from mifomo_lite.train.report import results_table
@@ -181,21 +182,9 @@ print(f"spread of the inductive OA over episodes: ± {ind.std():.2f}; of the pai
       + ", ".join(f"± {d.std():.2f}" for d in diffs.values()))
 
 
-def paired_verdict(d, name):
-    """A computed statement about a paired difference: its sign, and whether a sign-flip
-    permutation test over the episodes supports it (p < 0.05)."""
-    d = np.asarray(d, dtype=float)
-    signs = np.array(np.meshgrid(*[[-1, 1]] * len(d))).reshape(len(d), -1).T if len(d) <= 12 else \
-        np.random.default_rng(0).choice([-1, 1], size=(4096, len(d)))
-    p = float(np.mean(np.abs((signs * d).mean(1)) >= abs(d.mean()) - 1e-12))
-    direction = "helps" if d.mean() > 0 else "hurts" if d.mean() < 0 else "changes nothing"
-    if p < 0.05:
-        return f"{name}: transduction {direction} ({d.mean():+.2f} points, p = {p:.3f} over {len(d)} paired episodes)"
-    return (f"{name}: {d.mean():+.2f} points — not supported at this budget (p = {p:.2f} over {len(d)} "
-            f"paired episodes; the smallest p that {len(d)} episodes allow is {2 / 2 ** len(d):.3f})")
-
-
-verdicts = [paired_verdict(d, name) for name, d in diffs.items()]
+# each paired difference, tested: does seeing the queries help, episode by episode?
+outcomes = [paired_verdict(d, f"transduction helps — {name}") for name, d in diffs.items()]
+verdicts = [text for _, text in outcomes]
 print("\n".join(verdicts))
 
 # %% [markdown]
@@ -279,7 +268,7 @@ record_metrics(
     paired_diff_plain=float(list(diffs.values())[0].mean()),
     inductive_has_no_pseudo_labels=all(e["pseudo_labels"]["n_pseudo"] == 0 for e in ep["inductive"]),
     changed_prototype_predictions=changed_proto, changed_propagation_predictions=changed_prop,
-    verdict_plain_supported="not supported" not in verdicts[0],
+    verdict_plain_supported=outcomes[0][0],
 )
 
 # %% [markdown]

@@ -54,3 +54,20 @@ def test_bad_support_order_and_budgets_are_clear_errors(episode):
         support_adaptation_curve("micro", "cp", sx, sy.flip(0), qx, qy, cfg, steps=1, every=1)
     with pytest.raises(ConfigError, match="n_proto"):
         support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=1, every=1, n_proto=5)
+
+
+def test_sign_flip_p_exact_and_its_floor():
+    from mifomo_lite.lessons import paired_verdict, sign_flip_p
+
+    assert sign_flip_p([1.0] * 5) == pytest.approx(2 / 32)       # the floor with 5 pairs
+    assert sign_flip_p([1.0] * 10) == pytest.approx(2 / 1024)
+    assert sign_flip_p([1.0, -1.0, 1.0, -1.0]) == 1.0
+    assert 0 < sign_flip_p(list(range(1, 20))) < 0.01             # random flips beyond 12 pairs
+    ok, text = paired_verdict([2.0, 3.0, 1.0, 2.5, 1.5, 2.0, 3.0, 1.0, 2.0, 2.0], "X helps")
+    assert ok and text.startswith("supported: X helps")
+    ok, text = paired_verdict([2.0, 3.0, 1.0, 2.5, 1.5], "X helps")
+    assert not ok and "not supported at this budget" in text and "p ≥ 0.062" in text
+    ok, _ = paired_verdict([-2.0] * 10, "X helps")                 # significant, but the other way
+    assert not ok
+    with pytest.raises(ConfigError):
+        sign_flip_p([])
