@@ -9,7 +9,7 @@ STAMP := $(VENV)/.mifomo-installed
 PYTEST_ARGS ?=
 GPU_CHECK_ARGS ?=
 
-.PHONY: venv demo test test-fast notebooks-sync gpu-check clean
+.PHONY: venv demo test test-fast notebooks-sync gpu-check wheel book clean
 
 venv: $(STAMP)
 
@@ -38,5 +38,19 @@ gpu-check: venv
 notebooks-sync: venv
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 
+# An installable wheel with the shipped weights (mifomo_lite/assets) in dist/; the notebooks install
+# it when MIFOMO_INSTALL_SOURCE points at it. Reference solutions are not part of it.
+wheel: venv
+	rm -rf build
+	$(PY) -m pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
+	@ls -l dist/*.whl
+
+# The Jupyter Book from the lite outputs: student edition by default, `make book EDITION=teacher`
+# for the one with solutions. Offline (MathJax is served from the build).
+EDITION ?= student
+BOOK_PROFILE ?= lite
+book: venv
+	$(VENV)/bin/mifomo-lite notebooks book --run --profile $(BOOK_PROFILE) --edition $(EDITION)
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build dist *.egg-info

@@ -108,7 +108,7 @@ def figures(summaries: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def run(quick: bool) -> List[Dict[str, Any]]:
     summaries = find_summaries()
     if not quick and not any(s["summary"]["profile"] == "smoke" for s in summaries):
-        from mifomo_lite.nbrun.runner import run_notebooks
+        from mifomo_tools.nbrun.runner import run_notebooks
 
         run_notebooks("smoke", ROOT / "runs" / "bench-notebooks-smoke", device="cpu",
                       log=lambda m: print(m, file=sys.stderr))

@@ -22,7 +22,7 @@ COMMAND_MODULES = [
     "mifomo_lite.models.cli",
     "mifomo_lite.train.cli",
     "mifomo_lite.peft.cli",
-    "mifomo_lite.notebooks_cli",
+    "mifomo_tools.notebooks_cli",
     "mifomo_tools.bench_cli",
 ]
 

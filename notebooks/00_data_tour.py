@@ -1,11 +1,17 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -24,11 +30,15 @@
 
 # %%
 # Install the kit when it is missing (Colab). Idempotent: does nothing when mifomo_lite imports,
-# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps).
+# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps). The source is
+# $MIFOMO_INSTALL_SOURCE when set (a wheel path or a git URL), else the kit's repository.
+import os
+
 try:
     import mifomo_lite
 except ImportError:
-    # %pip install --quiet --no-deps "mifomo_lite @ git+https://github.com/mifomo-lite/mifomo_lite"
+    MIFOMO_INSTALL_SOURCE = os.environ.get("MIFOMO_INSTALL_SOURCE", "git+https://github.com/mifomo-lite/mifomo_lite")
+    # %pip install --quiet --no-deps {MIFOMO_INSTALL_SOURCE}
     # %pip install --quiet einops POT safetensors tensorly spectral
     import mifomo_lite
 
@@ -45,7 +55,7 @@ except ImportError:
 # 5. describe MIFOMO's **preprocessing** (PCA-50, z-score, 9×9 patches) and a **5-shot split**.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -58,7 +68,7 @@ from mifomo_lite.data import (few_shot_split, list_scenes, load_scene, prepare_s
 from mifomo_lite.data.loaders import available_locally
 from mifomo_lite.data.plots import false_colour, pick_rgb_bands, plot_label_map
 from mifomo_lite.exercises import check, score
-from mifomo_lite.notebooks import band_explorer, record_metrics, setup
+from mifomo_lite.notebooks import band_explorer, band_near, record_metrics, setup
 
 nb = setup(profile, device, seed)
 
@@ -90,7 +100,7 @@ wl = scene.wavelengths
 show_nm = [480, 650, 850, 1650]
 fig, axes = plt.subplots(1, len(show_nm), figsize=(12, 3.4))
 for ax, nm in zip(axes, show_nm):
-    b = int(np.argmin(np.abs(wl - nm)))
+    b = band_near(wl, nm)
     ax.imshow(scene.cube[:, :, b], cmap="gray")
     ax.set_title(f"band {b} ≈ {wl[b]:.0f} nm")
     ax.set_axis_off()
@@ -124,7 +134,7 @@ plt.show()
 
 # %%
 rng = np.random.default_rng(seed)
-n_lines = nb.pick(smoke=5, lite=25)
+n_lines = nb.pick(smoke=5, lite=25, paper=60)
 show = ["Corn-notill", "Soybean-notill", "Woods", "Hay-windrowed"]
 fig, ax = plt.subplots(figsize=(9, 4))
 for i, name in enumerate(show):
@@ -164,7 +174,7 @@ n_offline = sum(available_locally(i.name)[0] for i in list_scenes())
 # without downloads:
 
 # %%
-source, target = synthetic_domain_pair(seed=seed, size=nb.pick(smoke=24, lite=48))
+source, target = synthetic_domain_pair(seed=seed, size=nb.pick(smoke=24, lite=48, paper=96))
 fig, axes = plt.subplots(1, 2, figsize=(12, 3.5), sharey=False)
 for ax, s in zip(axes, (source, target)):
     for k in range(1, min(s.n_classes, 6) + 1):

@@ -1,12 +1,17 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -26,11 +31,15 @@
 
 # %%
 # Install the kit when it is missing (Colab). Idempotent: does nothing when mifomo_lite imports,
-# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps).
+# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps). The source is
+# $MIFOMO_INSTALL_SOURCE when set (a wheel path or a git URL), else the kit's repository.
+import os
+
 try:
     import mifomo_lite
 except ImportError:
-    # %pip install --quiet --no-deps "mifomo_lite @ git+https://github.com/mifomo-lite/mifomo_lite"
+    MIFOMO_INSTALL_SOURCE = os.environ.get("MIFOMO_INSTALL_SOURCE", "git+https://github.com/mifomo-lite/mifomo_lite")
+    # %pip install --quiet --no-deps {MIFOMO_INSTALL_SOURCE}
     # %pip install --quiet einops POT safetensors tensorly spectral
     import mifomo_lite
 
@@ -47,7 +56,7 @@ except ImportError:
 # 6. draw **attention maps** and read them.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -225,7 +234,7 @@ card = pretrained.foundation_card or {}
 print({k: card[k] for k in ("name", "parameters", "sha256") if k in card})
 
 scene = load_scene("indian_pines")
-small = labelled_subset(scene, per_class=nb.pick(smoke=12, lite=150), seed=seed)
+small = labelled_subset(scene, per_class=nb.pick(smoke=12, lite=150, paper=500), seed=seed)
 prepared = prepare_scene(small, n_components=pretrained.cfg.in_chans, patch_size=pretrained.cfg.patch_size,
                          seed=seed)
 seeds = range(nb.pick(smoke=2, lite=5, paper=20))
@@ -260,7 +269,7 @@ for ax in axes:
 plt.show()
 
 # %%
-mae_cfg = PretrainConfig(size="tiny", steps=nb.pick(smoke=2, lite=100), batch_size=nb.pick(smoke=8, lite=32),
+mae_cfg = PretrainConfig(size="tiny", steps=nb.pick(smoke=2, lite=100, paper=1000), batch_size=nb.pick(smoke=8, lite=32),
                          warmup_steps=nb.pick(smoke=1, lite=10), synthetic_scenes=nb.pick(smoke=1, lite=2),
                          synthetic_size=nb.pick(smoke=16, lite=48), checkpoint_every=10**6, seed=seed)
 run = pretrain(mae_cfg, tempfile.mkdtemp(), progress=False)

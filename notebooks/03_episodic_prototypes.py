@@ -1,12 +1,17 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -27,11 +32,15 @@
 
 # %%
 # Install the kit when it is missing (Colab). Idempotent: does nothing when mifomo_lite imports,
-# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps).
+# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps). The source is
+# $MIFOMO_INSTALL_SOURCE when set (a wheel path or a git URL), else the kit's repository.
+import os
+
 try:
     import mifomo_lite
 except ImportError:
-    # %pip install --quiet --no-deps "mifomo_lite @ git+https://github.com/mifomo-lite/mifomo_lite"
+    MIFOMO_INSTALL_SOURCE = os.environ.get("MIFOMO_INSTALL_SOURCE", "git+https://github.com/mifomo-lite/mifomo_lite")
+    # %pip install --quiet --no-deps {MIFOMO_INSTALL_SOURCE}
     # %pip install --quiet einops POT safetensors tensorly spectral
     import mifomo_lite
 
@@ -49,7 +58,7 @@ except ImportError:
 # 5. run MIFOMO's **source phase** (`L_fsl + L_mx`) and read its loss curve and accuracies.
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 

@@ -1,12 +1,17 @@
 # ---
 # jupyter:
+#   accelerator: GPU
+#   colab:
+#     gpuType: T4
+#     provenance: []
 #   jupytext:
 #     formats: ipynb,py:percent
+#     notebook_metadata_filter: accelerator,colab
 #     text_representation:
 #       extension: .py
 #       format_name: percent
 #       format_version: '1.3'
-#       jupytext_version: 1.19.6
+#       jupytext_version: 1.19.7
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -28,11 +33,15 @@
 
 # %%
 # Install the kit when it is missing (Colab). Idempotent: does nothing when mifomo_lite imports,
-# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps).
+# and never reinstalls torch or ipywidgets (Colab's own builds are kept: --no-deps). The source is
+# $MIFOMO_INSTALL_SOURCE when set (a wheel path or a git URL), else the kit's repository.
+import os
+
 try:
     import mifomo_lite
 except ImportError:
-    # %pip install --quiet --no-deps "mifomo_lite @ git+https://github.com/mifomo-lite/mifomo_lite"
+    MIFOMO_INSTALL_SOURCE = os.environ.get("MIFOMO_INSTALL_SOURCE", "git+https://github.com/mifomo-lite/mifomo_lite")
+    # %pip install --quiet --no-deps {MIFOMO_INSTALL_SOURCE}
     # %pip install --quiet einops POT safetensors tensorly spectral
     import mifomo_lite
 
@@ -51,7 +60,7 @@ except ImportError:
 #    seeds).
 
 # %% tags=["parameters"]
-profile = "lite"   # smoke | lite | paper — papermill overrides this
+profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
 
@@ -320,7 +329,7 @@ record_metrics(
 # * The 1-Wasserstein distance measures how far apart two point sets are; as λ grows, the mix moves
 #   away from the target (W(T, M) ↑) and towards the source (W(S, M) ↓).
 # * The scheduler draws λ̃ ~ U(λ ± σ_p) clipped to [0, 1] — at λ = 0 half the pairs are pure
-#   target — and updates $\lambda \leftarrow \frac{t}{N}(1-q) + q\lambda$. In the active form
+#   target — and updates λ by Eq. 19 (exercise 04.2 codes it). In the active form
 #   *q* ≈ e⁻¹⁰, so λ is essentially the ramp *t/N*; in the commented form λ lags.
 # * Whether the bridge helps is an experiment: same seeds, `use_intermediate_domain` on and off,
 #   compared against the spread over test episodes.

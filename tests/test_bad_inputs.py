@@ -531,7 +531,7 @@ CASES: List[Case] = [
          E.ConfigError, r"seed must be an integer, got 'abc'", _nb_setup(profile="smoke", device="cpu", seed="abc")),
     Case("papermill_unknown_profile", "notebooks", "unknown profile (`-p profile quick`)",
          "first cell: `setup(profile='quick', ...)`",
-         E.ConfigError, r"profile 'quick' is not valid; choose one of smoke, lite, paper",
+         E.ConfigError, r"profile 'quick' is not valid; choose one of smoke, lite, colab, paper",
          _nb_setup(profile="quick", device="cpu", seed=0)),
     Case("papermill_device_type", "notebooks", "device parameter that is not text (`-p device 0`)",
          "first cell: `setup(profile, device=0, seed)`",

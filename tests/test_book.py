@@ -2,19 +2,23 @@
 by papermill (smoke profile), and it works in a real headless browser (Debian's chromium): pages
 render, figures load, next/previous navigation follows the TOC."""
 
+import html as html_lib
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-from mifomo_lite.nbrun import discover
-from mifomo_lite.nbrun.book import (EXECUTED_SUBDIR, build_book, figure_pages, has_figures, stage_book,
-                                   toc_files, toc_notebooks)
-from mifomo_lite.nbrun.browser import blank_fraction, check_book, find_chromium
-from mifomo_lite.nbrun.runner import execute_one
+from mifomo_tools.nbrun import discover
+from mifomo_tools.nbrun.book import (EXECUTED_SUBDIR, build_book, external_assets, figure_pages, has_figures,
+                                     stage_book, stage_edition, toc_files, toc_notebooks)
+from mifomo_tools.nbrun.structure import NotebookError
+from mifomo_tools.nbrun.browser import blank_fraction, check_book, find_chromium
+from mifomo_tools.nbrun.runner import execute_one
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # test_notebooks_student's helpers
 BOOK = ROOT / "book"
 NB_DIR = ROOT / "notebooks"
 NAMES = [p.stem for p in discover(NB_DIR)]
@@ -66,7 +70,7 @@ def built_book(tmp_path_factory, executed):
         res = execute_one(NB_DIR / f"{name}.py", executed, profile="smoke", device="cpu", seed=0, reuse=True)
         assert res.error is None, f"{name} failed under papermill: {res.error}"
     staged = stage_book(BOOK, executed, tmp_path_factory.mktemp("book") / "book")
-    return build_book(staged, strict=True)
+    return build_book(staged, strict=True)  # the student edition
 
 
 @pytest.mark.slow
@@ -82,6 +86,37 @@ def test_book_builds_offline(built_book, executed):
         if name in with_figures:
             assert "_images/" in text, f"{name}: its figures are missing from the built page"
         assert "Traceback" not in text, f"{name}: an error traceback is shown in the book"
+    assert external_assets(html) == [], "the book fetches scripts or styles from the network"
+    assert (html / "_static" / "mathjax" / "tex-chtml.js").exists(), "MathJax is not served locally"
+
+
+@pytest.mark.slow
+def test_student_book_shows_no_solution_line(built_book):
+    from test_notebooks_student import _norm, solution_key_lines
+
+    for name in NAMES:
+        page = re.sub(r"<[^>]+>", "", (built_book / EXECUTED_SUBDIR / f"{name}.html").read_text(encoding="utf-8"))
+        page = _norm(html_lib.unescape(page))
+        leaked = [k for k in solution_key_lines(NB_DIR / f"{name}.py") if _norm(k) in page]
+        assert not leaked, f"{name}: the student book shows solution lines {leaked}"
+
+
+def test_editions_stage_solutions_only_for_the_teacher(tmp_path, executed):
+    import json
+
+    staged = stage_book(BOOK, tmp_path / "none", tmp_path / "book")
+    nb = {"cells": [{"cell_type": "code", "metadata": {"tags": ["solution"]}, "execution_count": 3,
+                     "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x * 42\n    ### END SOLUTION\n",
+                     "outputs": [{"output_type": "stream", "name": "stdout", "text": "42\n"}]}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (staged / EXECUTED_SUBDIR / "00_x.ipynb").write_text(json.dumps(nb))
+    student = json.loads((stage_edition(staged, "student") / EXECUTED_SUBDIR / "00_x.ipynb").read_text())
+    teacher = json.loads((stage_edition(staged, "teacher") / EXECUTED_SUBDIR / "00_x.ipynb").read_text())
+    assert "x * 42" not in "".join(student["cells"][0]["source"]) and student["cells"][0]["outputs"] == []
+    assert "YOUR CODE HERE" in "".join(student["cells"][0]["source"])
+    assert "x * 42" in "".join(teacher["cells"][0]["source"]) and teacher["cells"][0]["outputs"]
+    with pytest.raises(NotebookError, match="edition"):
+        stage_edition(staged, "answers")
 
 
 @pytest.mark.slow

@@ -1,17 +1,26 @@
 """Exercise checkers accept the reference solutions, reject typical mistakes, never crash on a
 student's answer and never print the expected answer."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mifomo_lite.exercises import UnknownExercise, check, get, list_exercises, results, score
-from mifomo_lite.exercises.core import Fail, expect_close, expect_equal
-from mifomo_lite.nbrun import discover, read_py
+from mifomo_lite.exercises.core import Fail, MissingExpectation, expect_close, expect_equal, recording
+from mifomo_tools.nbrun import discover, read_py
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the teacher folder sits beside the kit, not inside it
+    sys.path.insert(0, str(ROOT))
+from teacher.exercises import install  # noqa: E402
+from teacher.exercises.record import record_all  # noqa: E402
+
+install()
 EXERCISES = list_exercises()
 IDS = [e.id for e in EXERCISES]
 
@@ -40,6 +49,50 @@ def test_wrong_answers_are_rejected_with_a_hint(ex_id, capsys):
         assert check(ex_id, answer) is False
         out = capsys.readouterr().out
         assert out.startswith("✗") and "Hint:" in out and ex.hint in out
+
+
+@pytest.mark.parametrize("ex_id", IDS)
+def test_stored_checks_alone_accept_the_reference_and_reject_the_mistakes(ex_id, capsys):
+    """What a student's installation does: no reference solutions, only the stored checks."""
+    ex = get(ex_id)
+    with recording(stored_only=True):
+        assert check(ex_id, ex.reference()) is True
+        for answer in ex.wrong_answers():
+            assert check(ex_id, answer) is False
+    assert "✗" in capsys.readouterr().out
+
+
+def test_stored_checks_are_fresh():
+    from mifomo_lite.exercises.core import EXPECTED_DIR
+
+    for nb, text in record_all().items():
+        assert (EXPECTED_DIR / f"{nb}.json").read_text(encoding="utf-8") == text, (
+            f"{nb}.json is stale; re-record with: python -m teacher.exercises.record")
+
+
+def test_the_kit_alone_has_no_reference_solutions(tmp_path):
+    """Without the teacher folder, no exercise can hand out its solution."""
+    (tmp_path / "kit").mkdir()
+    (tmp_path / "kit" / "mifomo_lite").symlink_to(ROOT / "mifomo_lite", target_is_directory=True)
+    code = ("import importlib.util\n"
+            "from mifomo_lite.exercises import list_exercises\n"
+            "from mifomo_lite.exercises.core import MissingExpectation\n"
+            "assert importlib.util.find_spec('teacher') is None, 'teacher importable'\n"
+            "n = 0\n"
+            "for ex in list_exercises():\n"
+            "    try:\n"
+            "        ex.reference()\n"
+            "    except MissingExpectation:\n"
+            "        n += 1\n"
+            "print(n, len(list_exercises()))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                         timeout=120, env={**env, "PYTHONPATH": str(tmp_path / "kit")})
+    assert out.returncode == 0, out.stderr
+    n, total = map(int, out.stdout.split())
+    assert n == total >= 30
+    for f in (ROOT / "mifomo_lite" / "exercises").glob("nb*.py"):
+        assert not re.search(r"def _ref_|reference=", f.read_text(encoding="utf-8")), f"{f.name} holds a reference"
 
 
 @pytest.mark.parametrize("ex_id", IDS)

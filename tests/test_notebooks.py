@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mifomo_lite.nbrun import discover, read_ipynb, read_py, structure_problems, twin_problems
-from mifomo_lite.nbrun.runner import compare_metrics, execute_one, load_baselines
-from mifomo_lite.nbrun.student import STUB, leaked_solutions, stale_problems
+from mifomo_tools.nbrun import discover, read_ipynb, read_py, structure_problems, twin_problems
+from mifomo_tools.nbrun.runner import compare_metrics, execute_one, load_baselines
+from mifomo_tools.nbrun.student import STUB, leaked_solutions, stale_problems
 
 ROOT = Path(__file__).resolve().parents[1]
 NB_DIR = ROOT / "notebooks"

@@ -64,5 +64,28 @@ def test_run_config_builds_the_profile_preset_and_falls_back_from_paper(capsys):
     assert cfg.preset == "smoke" and cfg.seed == 3 and cfg.device == "cpu" and not cfg.progress
     assert cfg.n_test_episodes == 1
     paper = nbh.setup("paper", "cpu", quiet=True).run_config()
-    assert paper.preset == "lite"
-    assert "using the lite preset here" in capsys.readouterr().out
+    assert paper.preset == "lite" and paper.model == "tiny" and paper.n_test_episodes == 20
+    assert "using the paper's budget on the kit's models" in capsys.readouterr().out
+
+
+def test_band_near_picks_the_closest_centre():
+    from mifomo_lite.notebooks import band_near
+
+    wl = np.array([400.0, 500.0, 600.0, 700.0])
+    assert [band_near(wl, nm) for nm in (0, 449, 451, 650.1, 5000)] == [0, 0, 1, 3, 3]
+    with pytest.raises(ConfigError, match="1-D"):
+        band_near(np.zeros((2, 2)), 500)
+
+
+def test_corrupt_labels_changes_exactly_the_rate_and_never_keeps_the_class():
+    from mifomo_lite.notebooks import corrupt_labels
+
+    y = np.arange(200) % 5
+    for rate in (0.0, 0.25, 1.0):
+        out = corrupt_labels(y, 5, rate, np.random.default_rng(1))
+        assert (out != y).sum() == round(rate * y.size)
+        assert out.min() >= 0 and out.max() < 5 and y.tolist() == (np.arange(200) % 5).tolist()
+    a = corrupt_labels(y, 5, 0.3, np.random.default_rng(7))
+    assert np.array_equal(a, corrupt_labels(y, 5, 0.3, np.random.default_rng(7)))
+    with pytest.raises(ConfigError, match="rate"):
+        corrupt_labels(y, 5, 1.5, np.random.default_rng(0))

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from mifomo_lite.cli import main
-from mifomo_lite.nbrun import structure_problems, twin_problems
-from mifomo_lite.nbrun.runner import (ENV_NAME, ENV_OUT, baseline_entry, compare_metric,
+from mifomo_tools.nbrun import structure_problems, twin_problems
+from mifomo_tools.nbrun.runner import (ENV_NAME, ENV_OUT, baseline_entry, compare_metric,
                                       compare_metrics, run_notebooks)
-from mifomo_lite.nbrun.student import stale_problems, stub_code, student_notebook
-from mifomo_lite.nbrun.structure import read_py
+from mifomo_tools.nbrun.student import stale_problems, stub_code, student_notebook
+from mifomo_tools.nbrun.structure import read_py
 from mifomo_lite.notebooks import record_metrics
 
 HEADER = """# ---
@@ -193,3 +193,14 @@ def test_structure_problems_name_what_is_missing(nb_dir):
         assert what in problems
     assert "parameters cell" not in problems  # that one is there
     assert "missing" in twin_problems(nb_dir / "00_tiny.py")[0]
+
+
+@pytest.mark.slow
+def test_runner_runs_notebooks_in_parallel_processes(nb_dir, tmp_path, capsys):
+    (nb_dir / "01_tiny.py").write_text(TINY.replace("00_tiny", "01_tiny"))
+    s = run_notebooks("smoke", tmp_path / "out", nb_dir=nb_dir, device="cpu", seed=5, jobs=2)
+    assert [r.name for r in s.notebooks] == ["00_tiny", "01_tiny"]
+    assert all(r.error is None and r.metrics["seed"] == 5 for r in s.notebooks)
+    assert "2 at a time" in capsys.readouterr().out
+    with pytest.raises(Exception, match="jobs must be"):
+        run_notebooks("smoke", tmp_path / "out2", nb_dir=nb_dir, device="cpu", jobs=0)

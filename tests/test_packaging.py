@@ -85,3 +85,16 @@ def test_readme_names_the_two_commands():
     assert "make demo" in text and "make test" in text
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_importing_the_kit_loads_no_tooling():
+    code = ("import sys, mifomo_lite, mifomo_lite.notebooks, mifomo_lite.exercises; "
+            "bad = sorted(m for m in sys.modules if m.startswith('mifomo_tools') "
+            "or m in ('papermill', 'jupytext')); print(bad); sys.exit(1 if bad else 0)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, f"import mifomo_lite pulled in tooling: {out.stdout}{out.stderr}"
+
+
+def test_cli_lists_the_notebook_tooling_by_its_new_home():
+    assert "mifomo_tools.notebooks_cli" in COMMAND_MODULES
+    assert not any(m.startswith("mifomo_lite.notebooks") for m in COMMAND_MODULES)

@@ -6,18 +6,29 @@ checker compares against a private reference computed on the fly (often on fresh
 so the expected answer is never stored as text in a notebook and never printed: feedback says
 *what* is wrong (shape, range, order, "too high") and how to think about it, never the solution.
 
-Each exercise also carries ``reference`` (a correct answer) and ``wrong_answers`` (typical
-mistakes). They exist for the test suite, which proves that every checker accepts the reference
-and rejects the mistakes; :func:`check` never shows them.
+Reference solutions are **not** part of the kit: they live in the teacher folder
+(``teacher/exercises`` of the repository, outside the wheel). A checker that needs the correct
+output for its test inputs calls :func:`expected`, which reads it from ``expected/NN.json`` — the
+outputs of the references on the checker's own (seeded) inputs, keyed by a fingerprint of those
+inputs, recorded by ``python -m teacher.exercises.record``. With the teacher folder loaded
+(:func:`provide_references`), ``expected`` computes the values from the references instead, and
+each exercise's ``reference`` / ``wrong_answers`` (a correct answer and typical mistakes) are
+available to the test suite, which proves that every checker accepts the one and rejects the
+others; :func:`check` never shows them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
 import importlib
+import json
 import math
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import numpy as np
 
@@ -26,8 +37,10 @@ from ..errors import MifomoError
 __all__ = [
     "Exercise", "Fail", "UnknownExercise", "register", "check", "get", "list_exercises",
     "results", "reset_results", "score", "call", "expect_close", "expect_equal", "expect_shape",
-    "as_array",
+    "as_array", "expected", "provide_references", "recording", "fingerprint", "MissingExpectation",
 ]
+
+EXPECTED_DIR = Path(__file__).with_name("expected")
 
 
 class Fail(Exception):
@@ -39,6 +52,15 @@ class UnknownExercise(MifomoError, KeyError):
 
     def __str__(self) -> str:  # KeyError would add quotes around the message
         return str(self.args[0]) if self.args else ""
+
+
+class MissingExpectation(MifomoError, LookupError):
+    """A checker asked for an expected value that was never recorded (the stored checks are stale)."""
+
+
+def _no_reference() -> Any:
+    raise MissingExpectation("reference solutions are not part of the installed kit; they live in the "
+                             "teacher folder (teacher/exercises) of the repository")
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,7 @@ class Exercise:
     title: str
     checker: Callable[[Any], None]
     hint: str
-    reference: Callable[[], Any] = field(repr=False)
+    reference: Callable[[], Any] = field(repr=False, default=_no_reference)
     wrong_answers: Callable[[], Sequence[Any]] = field(repr=False, default=lambda: [])
     expects: str = "value"  # "value" or "function": what the student passes to check()
 
@@ -67,18 +89,156 @@ _RESULTS: Dict[str, bool] = {}
 _LOADED = False
 
 
-def register(id: str, notebook: str, title: str, hint: str, *, reference: Callable[[], Any],
-             wrong_answers: Callable[[], Sequence[Any]] = lambda: [], expects: str = "value"):
+def register(id: str, notebook: str, title: str, hint: str, *, expects: str = "value"):
     """Decorator registering ``checker`` as exercise ``id``."""
 
     def deco(checker: Callable[[Any], None]) -> Callable[[Any], None]:
         if id in _REGISTRY and _REGISTRY[id].checker.__qualname__ != checker.__qualname__:
             raise ValueError(f"exercise id {id!r} registered twice")
         _REGISTRY[id] = Exercise(id=id, notebook=notebook, title=title, checker=checker, hint=hint,
-                                 reference=reference, wrong_answers=wrong_answers, expects=expects)
+                                 expects=expects)
         return checker
 
     return deco
+
+
+# --- expected values: computed by the teacher's references, or read from the stored checks ----
+
+_REFERENCES: Dict[str, Callable[..., Any]] = {}
+_STORED: Dict[str, Dict[str, Any]] = {}
+_RECORD: Optional[Dict[str, Dict[str, Any]]] = None
+
+
+def provide_references(references: Dict[str, Callable[..., Any]], answers: Dict[str, Callable[[], Any]],
+                       wrong: Dict[str, Callable[[], Sequence[Any]]]) -> None:
+    """Load the teacher's reference functions (``expected`` then computes with them) and attach the
+    reference answers and typical mistakes to the exercises (for the test suite)."""
+    _load_all()
+    _REFERENCES.update(references)
+    for ex_id in set(answers) | set(wrong):
+        ex = _REGISTRY[ex_id]
+        _REGISTRY[ex_id] = dataclasses.replace(ex, reference=answers.get(ex_id, ex.reference),
+                                               wrong_answers=wrong.get(ex_id, ex.wrong_answers))
+
+
+@contextlib.contextmanager
+def recording(stored_only: bool = False) -> Iterator[Dict[str, Dict[str, Any]]]:
+    """Within the block, every expected value asked for is collected (``{id: {fingerprint: value}}``).
+    ``stored_only=True`` ignores the teacher's references and reads the stored checks, as a
+    student's installation does."""
+    global _RECORD
+    saved, table = dict(_REFERENCES), {}
+    if stored_only:
+        _REFERENCES.clear()
+    _RECORD = table
+    try:
+        yield table
+    finally:
+        _RECORD = None
+        _REFERENCES.update(saved)
+
+
+def fingerprint(value: Any) -> str:
+    """A stable digest of a checker's inputs: arrays by dtype, shape and values (floats rounded to
+    9 significant digits, so last-bit differences between machines do not matter)."""
+    h = hashlib.sha256()
+    _feed(h, value)
+    return h.hexdigest()[:24]
+
+
+def _feed(h: Any, v: Any) -> None:
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        v = v.detach().cpu().numpy()
+    if isinstance(v, np.ndarray):
+        h.update(f"nd{v.dtype.kind}{v.shape}".encode())
+        if v.dtype.kind == "f":
+            v = np.array([float(f"{x:.9g}") for x in v.ravel()]) + 0.0
+        h.update(np.ascontiguousarray(v).tobytes() if v.dtype.kind != "O" else repr(v.tolist()).encode())
+    elif isinstance(v, (float, np.floating)):
+        h.update(f"f{float(v):.9g}".encode())
+    elif isinstance(v, (bool, int, str, type(None), np.integer, np.bool_)):
+        h.update(f"{type(v).__name__[:1]}{v!r}".encode())
+    elif isinstance(v, (list, tuple)):
+        h.update(f"[{len(v)}".encode())
+        for x in v:
+            _feed(h, x)
+    elif isinstance(v, dict):
+        for k in sorted(v, key=str):
+            _feed(h, str(k))
+            _feed(h, v[k])
+    elif dataclasses.is_dataclass(v):
+        h.update(type(v).__name__.encode())
+        for f in dataclasses.fields(v):
+            if f.name != "meta":
+                _feed(h, getattr(v, f.name))
+    else:
+        raise TypeError(f"cannot fingerprint a {type(v).__name__} for an expected value")
+
+
+def _encode(v: Any) -> Any:
+    if hasattr(v, "detach") and hasattr(v, "numpy"):
+        return {"torch": _encode(v.detach().cpu().numpy())}
+    if isinstance(v, np.ndarray):
+        return {"nd": v.tolist(), "dtype": v.dtype.str, "shape": list(v.shape)}
+    if isinstance(v, np.generic):
+        return {"np": v.item(), "dtype": v.dtype.str}
+    if isinstance(v, tuple):
+        return {"tuple": [_encode(x) for x in v]}
+    if isinstance(v, list):
+        return [_encode(x) for x in v]
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"float": repr(v)}
+    if isinstance(v, (bool, int, float, str, type(None))):
+        return v
+    raise TypeError(f"cannot store a {type(v).__name__} as an expected value")
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_decode(x) for x in v]
+    if not isinstance(v, dict):
+        return v
+    if "torch" in v:
+        import torch
+
+        return torch.from_numpy(_decode(v["torch"]))
+    if "nd" in v:
+        return np.array(v["nd"], dtype=np.dtype(v["dtype"])).reshape(v["shape"])
+    if "np" in v:
+        return np.dtype(v["dtype"]).type(v["np"])
+    if "tuple" in v:
+        return tuple(_decode(x) for x in v["tuple"])
+    return float(v["float"])
+
+
+def _stored(exercise_id: str) -> Dict[str, Any]:
+    nb = exercise_id.split(".")[0]
+    if nb not in _STORED:
+        path = EXPECTED_DIR / f"{nb}.json"
+        try:
+            _STORED[nb] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise MissingExpectation(f"the stored checks {path} cannot be read ({exc})") from None
+    return _STORED[nb].get(exercise_id, {})
+
+
+def expected(exercise_id: str, *args: Any) -> Any:
+    """The correct output of exercise ``exercise_id`` for the checker's inputs ``args``."""
+    key = fingerprint(args)
+    ref = _REFERENCES.get(exercise_id)
+    if ref is not None:
+        value = ref(*args)
+        if _RECORD is not None:
+            _RECORD.setdefault(exercise_id, {})[key] = _encode(value)
+        return value
+    table = _stored(exercise_id)
+    if key not in table:
+        raise MissingExpectation(f"no stored check of exercise {exercise_id} for these inputs; "
+                                 f"re-record with: python -m teacher.exercises.record")
+    value = _decode(table[key])
+    if _RECORD is not None:
+        _RECORD.setdefault(exercise_id, {})[key] = table[key]
+    return value
 
 
 def _load_all() -> None:
@@ -140,6 +300,8 @@ def _verdict(ex: Exercise, answer: Any) -> "tuple[bool, str]":
         return False, str(exc)
     except NotImplementedError:
         return False, "not implemented yet — replace `raise NotImplementedError` with your code."
+    except MissingExpectation:  # the kit's stored checks are stale: not the student's fault
+        raise
     except Exception as exc:  # the student's code (or an unusable answer) crashed inside the checker
         return False, f"checking your answer raised {type(exc).__name__}: {exc}"
     return True, ""

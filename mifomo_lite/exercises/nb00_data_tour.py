@@ -4,28 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Fail, as_array, call, expect_close, expect_shape, register
+from .core import expected, Fail, as_array, call, expect_close, expect_shape, register
 
 NB = "00_data_tour"
 
 
 # ---------------------------------------------------------------- 00.1 nearest band to a wavelength
-def _ref_nearest_band(wavelengths, nm):
-    return int(np.argmin(np.abs(np.asarray(wavelengths, float) - nm)))
-
-
-def _nearest_band_wrong():
-    return [
-        lambda w, nm: int(np.searchsorted(np.asarray(w), nm)),          # the insertion point
-        lambda w, nm: int(np.argmin(np.asarray(w) - nm)),                # forgot abs
-        lambda w, nm: float(np.asarray(w)[_ref_nearest_band(w, nm)]),  # the wavelength, not the index
-    ]
 
 
 @register("00.1", NB, "nearest band",
           "Look at |wavelengths − nm| for every band and take the position of the smallest one "
           "(np.argmin). Return the band *index* as a Python int, not the wavelength.",
-          reference=lambda: _ref_nearest_band, wrong_answers=_nearest_band_wrong, expects="function")
+          expects="function")
 def _check_nearest_band(fn):
     rng = np.random.default_rng(7)
     cases = [(np.linspace(400, 2500, 200), 550.0), (np.linspace(400, 2500, 200), 401.0),
@@ -40,7 +30,7 @@ def _check_nearest_band(fn):
                        "not the wavelength.")
         if not isinstance(got, (int, np.integer, float, np.floating)):
             raise Fail(f"your function returned {type(got).__name__}; return one integer index.")
-        want = _ref_nearest_band(wl, nm)
+        want = expected("00.1", wl, nm)
         if int(got) != want:
             off = "below the range" if nm < wl[0] else ("above the range" if nm > wl[-1] else "")
             raise Fail(f"for {nm:g} nm on a {wl.size}-band sensor your index is wrong"
@@ -48,38 +38,12 @@ def _check_nearest_band(fn):
 
 
 # ---------------------------------------------------------------- 00.2 false-colour image
-def _ref_false_colour(cube, bands):
-    cube = np.asarray(cube, dtype=np.float64)
-    out = np.zeros(cube.shape[:2] + (3,))
-    for i, b in enumerate(bands):
-        ch = cube[:, :, int(b)]
-        lo, hi = np.percentile(ch, [2, 98])
-        out[:, :, i] = np.clip((ch - lo) / (hi - lo), 0, 1) if hi > lo else 0.0
-    return out
-
-
-def _false_colour_wrong():
-    def minmax(cube, bands):
-        x = np.asarray(cube, float)[:, :, list(bands)]
-        return (x - x.min(axis=(0, 1))) / (x.max(axis=(0, 1)) - x.min(axis=(0, 1)))
-
-    def no_clip(cube, bands):
-        x = np.asarray(cube, float)[:, :, list(bands)]
-        lo, hi = np.percentile(x, [2, 98], axis=(0, 1))
-        return (x - lo) / (hi - lo)
-
-    def global_stretch(cube, bands):
-        x = np.asarray(cube, float)[:, :, list(bands)]
-        lo, hi = np.percentile(x, [2, 98])
-        return np.clip((x - lo) / (hi - lo), 0, 1)
-
-    return [minmax, no_clip, global_stretch, lambda c, b: _ref_false_colour(c, b[::-1])]
 
 
 @register("00.2", NB, "false-colour image",
           "Take the three bands in the given order (R, G, B), and stretch *each channel on its "
           "own*: its 2nd percentile → 0, its 98th percentile → 1, then clip to [0, 1].",
-          reference=lambda: _ref_false_colour, wrong_answers=_false_colour_wrong, expects="function")
+          expects="function")
 def _check_false_colour(fn):
     rng = np.random.default_rng(11)
     cube = rng.gamma(2.0, 500.0, size=(12, 9, 30)) * np.linspace(0.5, 3.0, 30)
@@ -89,36 +53,20 @@ def _check_false_colour(fn):
     expect_shape(got, (12, 9, 3), "your image", "(height, width, 3 channels)")
     if got.min() < -1e-9 or got.max() > 1 + 1e-9:
         raise Fail("your image has values outside [0, 1]: clip after stretching.")
-    want = _ref_false_colour(cube, bands)
-    if np.allclose(got, _ref_false_colour(cube, bands[::-1]), atol=1e-6) and not np.allclose(got, want):
+    want = expected("00.2", cube, bands)
+    if np.allclose(got, expected("00.2", cube, bands[::-1]), atol=1e-6) and not np.allclose(got, want):
         raise Fail("your channels are in reverse order: channel 0 must come from bands[0] (red).")
     expect_close(got, want, "your image", atol=1e-6,
                  mismatch="Is the stretch per channel, between the 2nd and 98th percentiles?")
 
 
 # ---------------------------------------------------------------- 00.3 mean spectrum per class
-def _ref_class_means(cube, labels):
-    cube = np.asarray(cube, dtype=np.float64)
-    labels = np.asarray(labels)
-    c = int(labels.max())
-    return np.stack([cube[labels == k].mean(axis=0) for k in range(1, c + 1)])
-
-
-def _class_means_wrong():
-    return [
-        lambda cube, labels: np.stack([np.asarray(cube)[np.asarray(labels) == k].mean(0)
-                                       for k in range(0, int(np.max(labels)) + 1)]),  # includes background
-        lambda cube, labels: np.stack([np.asarray(cube)[np.asarray(labels) == k].mean(0)
-                                       for k in range(0, int(np.max(labels)))]),      # off by one
-        lambda cube, labels: np.stack([np.asarray(cube)[np.asarray(labels) == k].sum(0)
-                                       for k in range(1, int(np.max(labels)) + 1)]),  # sum, not mean
-    ]
 
 
 @register("00.3", NB, "mean spectrum per class",
           "Classes are 1..C (C = labels.max()); 0 means unlabelled and must be ignored. "
           "cube[labels == k] selects the (n_k, B) spectra of class k; average over the pixels.",
-          reference=lambda: _ref_class_means, wrong_answers=_class_means_wrong, expects="function")
+          expects="function")
 def _check_class_means(fn):
     rng = np.random.default_rng(5)
     cube = rng.normal(size=(10, 11, 7)) + np.arange(7)
@@ -128,28 +76,18 @@ def _check_class_means(fn):
     if got.ndim == 2 and got.shape[0] == 5:
         raise Fail("you returned 5 rows for 4 classes: label 0 (unlabelled background) is not a class.")
     expect_shape(got, (4, 7), "your spectra", "(n_classes, n_bands): one row per class 1..C")
-    want = _ref_class_means(cube, labels)
+    want = expected("00.3", cube, labels)
     expect_close(got, want, "your spectra", atol=1e-6,
                  mismatch="Row k−1 must be the *mean* spectrum of the pixels whose label is k.")
 
 
 # ---------------------------------------------------------------- 00.4 rarest class of a scene
-def _ref_rarest(scene) -> str:
-    return scene.class_names[int(np.argmin(scene.class_counts()))]
-
-
-def _rarest_wrong():
-    return [
-        lambda scene: scene.class_names[int(np.argmax(scene.class_counts()))],   # the most common
-        lambda scene: scene.class_names[int(np.argmin(scene.class_counts())) + 1],  # off by one
-        lambda scene: int(np.argmin(scene.class_counts())) + 1,                   # label, not name
-    ]
 
 
 @register("00.4", NB, "rarest class",
           "scene.class_counts() gives the pixels per class (entry c−1 counts class c) and "
           "scene.class_names the names in the same order. Return the class *name* (a string).",
-          reference=lambda: _ref_rarest, wrong_answers=_rarest_wrong, expects="function")
+          expects="function")
 def _check_rarest(fn):
     from ..data import load_scene, synthetic_scene
 
@@ -158,6 +96,6 @@ def _check_rarest(fn):
         got = call(fn, scene)
         if not isinstance(got, str):
             raise Fail(f"your function returned {type(got).__name__}; return the class name (a string).")
-        if got.strip().lower() != _ref_rarest(scene).lower():
+        if got.strip().lower() != expected("00.4", scene).lower():
             raise Fail(f"on scene {scene.name!r} your function returned {got!r}, which is not the "
                        "class with the fewest labelled pixels.")

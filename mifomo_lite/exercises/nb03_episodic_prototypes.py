@@ -6,37 +6,18 @@ import math
 
 import numpy as np
 
-from .core import Fail, as_array, call, expect_close, register
+from .core import expected, Fail, as_array, call, expect_close, register
 
 NB = "03_episodic_prototypes"
 
 
 # ---------------------------------------------------------------- 03.1 prototypes
-def _ref_prototypes(emb, y, n_classes):
-    emb, y = np.asarray(emb, dtype=np.float64), np.asarray(y)
-    return np.stack([emb[y == c].mean(axis=0) for c in range(n_classes)])
-
-
-def _prototypes_wrong():
-    def summed(emb, y, n):
-        emb, y = np.asarray(emb), np.asarray(y)
-        return np.stack([emb[y == c].sum(axis=0) for c in range(n)])
-
-    def global_mean(emb, y, n):
-        return np.repeat(np.asarray(emb).mean(axis=0, keepdims=True), n, axis=0)
-
-    def normalised_first(emb, y, n):
-        emb, y = np.asarray(emb, dtype=np.float64), np.asarray(y)
-        e = emb / np.linalg.norm(emb, axis=1, keepdims=True)
-        return np.stack([e[y == c].mean(axis=0) for c in range(n)])
-
-    return [summed, global_mean, normalised_first]
 
 
 @register("03.1", NB, "class-mean prototypes",
           "A prototype is the plain average of the support embeddings of its class: select the rows "
           "with y == c, average them over the rows (axis 0), and stack the C results in class order.",
-          reference=lambda: _ref_prototypes, wrong_answers=_prototypes_wrong, expects="function")
+          expects="function")
 def _check_prototypes(fn):
     import torch
 
@@ -47,36 +28,17 @@ def _check_prototypes(fn):
     got = as_array(call(fn, torch.as_tensor(emb), torch.as_tensor(y), n_classes), "your prototypes")
     if got.shape == (D, n_classes):
         raise Fail(f"your prototypes have shape {got.shape}: one row per class is expected, (C, D).")
-    expect_close(got, _ref_prototypes(emb, y, n_classes), "your prototypes", atol=1e-6,
+    expect_close(got, expected("03.1", emb, y, n_classes), "your prototypes", atol=1e-6,
                  mismatch="Are they means (not sums) of the raw embeddings of each class, in class order 0..C-1?")
 
 
 # ---------------------------------------------------------------- 03.2 cosine logits
-def _ref_cosine_logits(query, protos, scale):
-    q, p = np.asarray(query, dtype=np.float64), np.asarray(protos, dtype=np.float64)
-    qn = q / np.linalg.norm(q, axis=1, keepdims=True)
-    pn = p / np.linalg.norm(p, axis=1, keepdims=True)
-    return scale * qn @ pn.T
-
-
-def _cosine_wrong():
-    def dot(query, protos, scale):
-        return scale * np.asarray(query) @ np.asarray(protos).T
-
-    def no_scale(query, protos, scale):
-        return _ref_cosine_logits(query, protos, 1.0)
-
-    def queries_only(query, protos, scale):
-        q = np.asarray(query, dtype=np.float64)
-        return scale * (q / np.linalg.norm(q, axis=1, keepdims=True)) @ np.asarray(protos).T
-
-    return [dot, no_scale, queries_only]
 
 
 @register("03.2", NB, "scaled cosine logits",
           "logit[i, c] = s · cos(q_i, p_c): divide every query row and every prototype row by its L2 "
           "norm, take the matrix product query·protosᵀ (shape n_query × C), then multiply by s.",
-          reference=lambda: _ref_cosine_logits, wrong_answers=_cosine_wrong, expects="function")
+          expects="function")
 def _check_cosine_logits(fn):
     import torch
 
@@ -87,68 +49,13 @@ def _check_cosine_logits(fn):
         got = as_array(call(fn, torch.as_tensor(q), torch.as_tensor(p), s), "your logits")
         if got.shape == (3, 6):
             raise Fail("your logits have shape (C, n_query); rows should be queries: (n_query, C).")
-        expect_close(got, _ref_cosine_logits(q, p, s), f"your logits for s = {s}", atol=1e-6,
+        expect_close(got, expected("03.2", q, p, s), f"your logits for s = {s}", atol=1e-6,
                      mismatch="Normalise both queries and prototypes, and multiply the cosine by the scale s.")
     if np.abs(got).max() > s + 1e-6:
         raise Fail("some of your logits exceed s in absolute value — a cosine lies in [-1, 1].")
 
 
 # ---------------------------------------------------------------- 03.3 sampling an episode
-def _ref_sample_episode(labels, n_way, n_shot, n_query, seed):
-    labels = np.asarray(labels)
-    rng = np.random.default_rng(seed)
-    classes = np.sort(rng.choice(np.unique(labels), size=n_way, replace=False))
-    s_idx, q_idx = [], []
-    for c in classes:
-        pick = rng.choice(np.flatnonzero(labels == c), size=n_shot + n_query, replace=False)
-        s_idx.append(pick[:n_shot])
-        q_idx.append(pick[n_shot:])
-    way = np.arange(n_way)
-    return (np.concatenate(s_idx), np.concatenate(q_idx), np.repeat(way, n_shot), np.repeat(way, n_query))
-
-
-def _episode_wrong():
-    def with_replacement(labels, n_way, n_shot, n_query, seed):
-        labels = np.asarray(labels)
-        rng = np.random.default_rng(seed)
-        classes = np.sort(rng.choice(np.unique(labels), size=n_way, replace=False))
-        s, q = [], []
-        for c in classes:
-            pick = rng.choice(np.flatnonzero(labels == c), size=n_shot + n_query, replace=True)
-            s.append(pick[:n_shot])
-            q.append(pick[n_shot:])
-        way = np.arange(n_way)
-        return np.concatenate(s), np.concatenate(q), np.repeat(way, n_shot), np.repeat(way, n_query)
-
-    def original_ids(labels, n_way, n_shot, n_query, seed):
-        s, q, _, _ = _ref_sample_episode(labels, n_way, n_shot, n_query, seed)
-        labels = np.asarray(labels)
-        return s, q, labels[s], labels[q]
-
-    def independent_query(labels, n_way, n_shot, n_query, seed):
-        labels = np.asarray(labels)
-        rng = np.random.default_rng(seed)
-        classes = np.sort(rng.choice(np.unique(labels), size=n_way, replace=False))
-        s, q = [], []
-        for c in classes:
-            members = np.flatnonzero(labels == c)
-            s.append(rng.choice(members, size=n_shot, replace=False))
-            q.append(rng.choice(members, size=n_query, replace=False))
-        way = np.arange(n_way)
-        return np.concatenate(s), np.concatenate(q), np.repeat(way, n_shot), np.repeat(way, n_query)
-
-    def first_classes(labels, n_way, n_shot, n_query, seed):
-        labels = np.asarray(labels)
-        rng = np.random.default_rng(seed)
-        s, q = [], []
-        for c in np.unique(labels)[:n_way]:
-            pick = rng.choice(np.flatnonzero(labels == c), size=n_shot + n_query, replace=False)
-            s.append(pick[:n_shot])
-            q.append(pick[n_shot:])
-        way = np.arange(n_way)
-        return np.concatenate(s), np.concatenate(q), np.repeat(way, n_shot), np.repeat(way, n_query)
-
-    return [with_replacement, original_ids, independent_query, first_classes]
 
 
 def _as_int_vector(x, name):
@@ -166,7 +73,7 @@ def _as_int_vector(x, name):
           "n_shot + n_query *distinct* pixels in one go (replace=False) and split them: the first "
           "n_shot are support, the rest query — so no pixel is both. Episode label k means the k-th "
           "chosen class in increasing class-id order (re-indexed 0..n_way-1, not the original ids).",
-          reference=lambda: _ref_sample_episode, wrong_answers=_episode_wrong, expects="function")
+          expects="function")
 def _check_sample_episode(fn):
     rng = np.random.default_rng(11)
     n_classes, per_class = 9, 9
@@ -220,28 +127,18 @@ def _check_sample_episode(fn):
 
 
 # ---------------------------------------------------------------- 03.4 why the scale
-def _ref_max_confidence(scale, n_way):
-    return math.exp(scale) / (math.exp(scale) + (n_way - 1) * math.exp(-scale))
-
-
-def _confidence_wrong():
-    return [
-        lambda s, n: math.exp(s) / (math.exp(s) + (n - 1)),             # others at cos = 0
-        lambda s, n: math.exp(s) / (math.exp(s) + n * math.exp(-s)),    # counts its own class twice
-        lambda s, n: 1.0 / n,                                          # ignores the scale
-    ]
 
 
 @register("03.4", NB, "the most confident softmax a cosine head can give",
           "Logits are s·cos with cos in [-1, 1]. The best case for one class: cos = 1 to its own "
           "prototype and cos = -1 to each of the n_way - 1 others. Write the softmax of that class.",
-          reference=lambda: _ref_max_confidence, wrong_answers=_confidence_wrong, expects="function")
+          expects="function")
 def _check_max_confidence(fn):
     for s, n in [(1.0, 5), (20.0, 16), (5.0, 19), (0.5, 2), (2.0, 9)]:
         got = as_array(call(fn, s, n), "your value")
         if got.size != 1:
             raise Fail(f"return one number (a probability), got an array of shape {got.shape}.")
-        got, want = float(got.reshape(-1)[0]), _ref_max_confidence(s, n)
+        got, want = float(got.reshape(-1)[0]), expected("03.4", s, n)
         if not math.isclose(got, want, rel_tol=1e-5, abs_tol=1e-9):
             side = "too high" if got > want else "too low"
             raise Fail(f"for s = {s}, n_way = {n}: your value ({got:.6g}) is {side}.")

@@ -4,40 +4,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from .core import Fail, as_array, call, expect_close, register
+from .core import expected, Fail, as_array, call, expect_close, register
 
 NB = "05_pseudo_labels"
 
 
 # ---------------------------------------------------------------- 05.1 ε-smoothing
-def _ref_eps_smooth(probs, eps):
-    p = np.asarray(probs, dtype=np.float64)
-    c = p.shape[1]
-    return (1.0 - eps) * np.eye(c)[p.argmax(axis=1)] + eps / c
-
-
-def _eps_wrong():
-    def over_c_minus_1(probs, eps):
-        p = np.asarray(probs, dtype=np.float64)
-        c = p.shape[1]
-        onehot = np.eye(c)[p.argmax(axis=1)]
-        return (1 - eps) * onehot + eps / (c - 1) * (1 - onehot)
-
-    def smooth_probs(probs, eps):
-        p = np.asarray(probs, dtype=np.float64)
-        return (1 - eps) * p + eps / p.shape[1]
-
-    def no_spread(probs, eps):
-        p = np.asarray(probs, dtype=np.float64)
-        return (1 - eps) * np.eye(p.shape[1])[p.argmax(axis=1)]
-
-    return [over_c_minus_1, smooth_probs, no_spread]
 
 
 @register("05.1", NB, "ε-label smoothing of hard pseudo-labels",
           "Take the hard label (argmax of each row) as a one-hot vector, multiply it by 1 − ε and add "
           "ε/C to *every* entry (C = number of classes), so each row still sums to 1.",
-          reference=lambda: _ref_eps_smooth, wrong_answers=_eps_wrong, expects="function")
+          expects="function")
 def _check_eps(fn):
     import torch
 
@@ -45,48 +23,18 @@ def _check_eps(fn):
     probs = rng.dirichlet(np.ones(6), size=9)
     for eps in (0.1, 0.3):
         got = as_array(call(fn, torch.as_tensor(probs), eps), "your smoothed labels")
-        expect_close(got, _ref_eps_smooth(probs, eps), f"your smoothed labels for ε = {eps}", atol=1e-6,
+        expect_close(got, expected("05.1", probs, eps), f"your smoothed labels for ε = {eps}", atol=1e-6,
                      mismatch="Smooth the one-hot argmax, not the probabilities, and spread ε evenly over all C classes.")
 
 
 # ---------------------------------------------------------------- 05.2 top-k per predicted class
-def _ref_top_k(scores, k):
-    s = np.asarray(scores, dtype=np.float64)
-    pred, conf = s.argmax(axis=1), s.max(axis=1)
-    keep = []
-    for c in np.unique(pred):
-        members = np.flatnonzero(pred == c)
-        keep.extend(members[np.argsort(-conf[members], kind="stable")][:k].tolist())
-    return np.array(sorted(keep), dtype=np.int64)
-
-
-def _top_k_wrong():
-    def global_top(scores, k):
-        s = np.asarray(scores)
-        n_keep = k * s.shape[1]
-        return np.argsort(-s.max(axis=1))[:n_keep]
-
-    def per_column(scores, k):
-        s = np.asarray(scores)
-        return np.unique(np.concatenate([np.argsort(-s[:, c])[:k] for c in range(s.shape[1])]))
-
-    def least_confident(scores, k):
-        s = np.asarray(scores, dtype=np.float64)
-        pred, conf = s.argmax(axis=1), s.max(axis=1)
-        keep = []
-        for c in np.unique(pred):
-            members = np.flatnonzero(pred == c)
-            keep.extend(members[np.argsort(conf[members])][:k].tolist())
-        return np.array(keep)
-
-    return [global_top, per_column, least_confident]
 
 
 @register("05.2", NB, "the k most confident pseudo-labels per class",
           "Group the queries by their *predicted* class (argmax of the row). Within each group sort by "
           "confidence (the row's largest score), highest first, and keep the first k (all of them "
           "when the group is smaller). Return the kept row indices.",
-          reference=lambda: _ref_top_k, wrong_answers=_top_k_wrong, expects="function")
+          expects="function")
 def _check_top_k(fn):
     import torch
 
@@ -99,7 +47,7 @@ def _check_top_k(fn):
         got = as_array(call(fn, torch.as_tensor(scores), k), "your indices")
         if got.ndim != 1:
             raise Fail(f"return a 1-D array of row indices, got shape {got.shape}.")
-        got_set, want = set(got.astype(int).tolist()), set(_ref_top_k(scores, k).tolist())
+        got_set, want = set(got.astype(int).tolist()), set(expected("05.2", scores, k).tolist())
         if len(got_set) != got.size:
             raise Fail("some row indices appear twice.")
         if got_set != want:
@@ -110,46 +58,13 @@ def _check_top_k(fn):
 
 
 # ---------------------------------------------------------------- 05.3 controlled label noise
-def _ref_inject_noise(labels, n_classes, rate, seed):
-    y = np.asarray(labels).astype(np.int64).copy()
-    rng = np.random.default_rng(seed)
-    n_flip = int(round(rate * y.size))
-    idx = rng.choice(y.size, size=n_flip, replace=False)
-    shift = rng.integers(1, n_classes, size=n_flip)      # 1..C-1: never the same class
-    y[idx] = (y[idx] + shift) % n_classes
-    return y
-
-
-def _noise_wrong():
-    def random_class(labels, n_classes, rate, seed):
-        y = np.asarray(labels).copy()
-        rng = np.random.default_rng(seed)
-        idx = rng.choice(y.size, size=int(round(rate * y.size)), replace=False)
-        y[idx] = rng.integers(0, n_classes, size=idx.size)     # may draw the same class again
-        return y
-
-    def bernoulli(labels, n_classes, rate, seed):
-        y = np.asarray(labels).copy()
-        rng = np.random.default_rng(seed)
-        m = rng.random(y.size) < rate
-        y[m] = (y[m] + rng.integers(1, n_classes, size=int(m.sum()))) % n_classes
-        return y
-
-    def next_class(labels, n_classes, rate, seed):
-        y = np.asarray(labels).copy()
-        rng = np.random.default_rng(seed)
-        idx = rng.choice(y.size, size=int(round(rate * y.size)), replace=False)
-        y[idx] = (y[idx] + 1) % n_classes                      # not uniform over the wrong classes
-        return y
-
-    return [random_class, bernoulli, next_class]
 
 
 @register("05.3", NB, "injecting controlled label noise",
           "Choose exactly round(rate · n) *distinct* positions with the seeded generator and give each "
           "a wrong class drawn uniformly from the other C − 1 classes (a random shift 1..C−1 modulo C "
           "does it). Work on a copy; the other labels stay as they were.",
-          reference=lambda: _ref_inject_noise, wrong_answers=_noise_wrong, expects="function")
+          expects="function")
 def _check_noise(fn):
     rng = np.random.default_rng(7)
     for n, c, rate in [(200, 5, 0.3), (101, 3, 0.5), (50, 4, 0.0), (40, 6, 1.0)]:
@@ -181,23 +96,12 @@ def _check_noise(fn):
 
 
 # ---------------------------------------------------------------- 05.4 LGC closed form
-def _ref_lgc(a_hat, y, alpha):
-    a_hat, y = np.asarray(a_hat, dtype=np.float64), np.asarray(y, dtype=np.float64)
-    return np.linalg.solve(np.eye(a_hat.shape[0]) - alpha * a_hat, y)
-
-
-def _lgc_wrong():
-    return [
-        lambda a, y, al: np.linalg.solve(np.eye(len(a)) - np.asarray(a), np.asarray(y)),   # no α
-        lambda a, y, al: al * np.asarray(a) @ np.asarray(y) + (1 - al) * np.asarray(y),    # one iteration
-        lambda a, y, al: (np.eye(len(a)) - al * np.asarray(a)) @ np.asarray(y),            # forgot the inverse
-    ]
 
 
 @register("05.4", NB, "label propagation in closed form",
           "F* = (I − α·Â)⁻¹ · Y: build M = I − α·Â (n × n) and solve M·F = Y (np.linalg.solve or "
           "torch.linalg.solve) rather than iterating.",
-          reference=lambda: _ref_lgc, wrong_answers=_lgc_wrong, expects="function")
+          expects="function")
 def _check_lgc(fn):
     import torch
 
@@ -211,5 +115,5 @@ def _check_lgc(fn):
     y = rng.dirichlet(np.ones(c), size=n)
     for alpha in (0.9, 0.5):
         got = as_array(call(fn, torch.as_tensor(a_hat), torch.as_tensor(y), alpha), "your F*")
-        expect_close(got, _ref_lgc(a_hat, y, alpha), f"your F* for α = {alpha}", rtol=1e-5, atol=1e-6,
+        expect_close(got, expected("05.4", a_hat, y, alpha), f"your F* for α = {alpha}", rtol=1e-5, atol=1e-6,
                      mismatch="Is it (I − α·Â)⁻¹·Y — with α, and the inverse (not the matrix itself)?")

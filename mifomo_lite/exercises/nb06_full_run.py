@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .core import Fail, as_array, call, register
+from .core import expected, Fail, as_array, call, register
 
 NB = "06_full_run"
 
@@ -44,137 +44,59 @@ def _episode(seed: int):
 
 
 # ---------------------------------------------------------------- 06.1 OA and AA
-def _ref_oa_aa(y_true, y_pred, n_classes):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    oa = float((y_true == y_pred).mean() * 100)
-    recalls = [float((y_pred[y_true == c] == c).mean()) for c in range(n_classes) if (y_true == c).any()]
-    return oa, float(np.mean(recalls) * 100)
-
-
-def _oa_aa_wrong():
-    def precision_aa(y_true, y_pred, n):
-        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-        prec = [float((y_true[y_pred == c] == c).mean()) for c in range(n) if (y_pred == c).any()]
-        return float((y_true == y_pred).mean() * 100), float(np.mean(prec) * 100)
-
-    def aa_equals_oa(y_true, y_pred, n):
-        oa = float((np.asarray(y_true) == np.asarray(y_pred)).mean() * 100)
-        return oa, oa
-
-    def fractions(y_true, y_pred, n):
-        oa, aa = _ref_oa_aa(y_true, y_pred, n)
-        return oa / 100, aa / 100
-
-    return [precision_aa, aa_equals_oa, fractions]
 
 
 @register("06.1", NB, "overall and average accuracy",
           "OA = correctly classified queries / all queries. AA = the mean over classes of each class's "
           "recall (correct predictions among the queries whose *true* class is c). Both in percent.",
-          reference=lambda: _ref_oa_aa, wrong_answers=_oa_aa_wrong, expects="function")
+          expects="function")
 def _check_oa_aa(fn):
     for seed in (0, 1):
         y_true, y_pred, n = _episode(seed)
         oa, aa = _numbers(call(fn, y_true.copy(), y_pred.copy(), n), 2, "OA, AA")
-        want_oa, want_aa = _ref_oa_aa(y_true, y_pred, n)
+        want_oa, want_aa = expected("06.1", y_true, y_pred, n)
         _close(oa, want_oa, "your OA")
         _close(aa, want_aa, "your AA")
 
 
 # ---------------------------------------------------------------- 06.2 Cohen's kappa
-def _ref_kappa(y_true, y_pred, n_classes):
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    cm = np.zeros((n_classes, n_classes))
-    np.add.at(cm, (y_true, y_pred), 1)
-    n = cm.sum()
-    po = np.trace(cm) / n
-    pe = float((cm.sum(0) * cm.sum(1)).sum()) / n ** 2
-    return float((po - pe) / (1 - pe) * 100)
-
-
-def _kappa_wrong():
-    def no_chance(y_true, y_pred, n):
-        return float((np.asarray(y_true) == np.asarray(y_pred)).mean() * 100)
-
-    def uniform_chance(y_true, y_pred, n):
-        po = float((np.asarray(y_true) == np.asarray(y_pred)).mean())
-        return (po - 1 / n) / (1 - 1 / n) * 100
-
-    def not_normalised(y_true, y_pred, n):
-        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-        cm = np.zeros((n, n))
-        np.add.at(cm, (y_true, y_pred), 1)
-        po = np.trace(cm) / cm.sum()
-        pe = float((cm.sum(0) * cm.sum(1)).sum()) / cm.sum() ** 2
-        return (po - pe) * 100
-
-    return [no_chance, uniform_chance, not_normalised]
 
 
 @register("06.2", NB, "Cohen's kappa",
           "κ = (p_o − p_e) / (1 − p_e): p_o is the observed agreement (the OA as a fraction); p_e the "
           "agreement expected by chance from the marginals, Σ_c (share of true c) · (share of predicted c). "
           "Report κ × 100.",
-          reference=lambda: _ref_kappa, wrong_answers=_kappa_wrong, expects="function")
+          expects="function")
 def _check_kappa(fn):
     for seed in (0, 3):
         y_true, y_pred, n = _episode(seed)
         (got,) = _numbers((call(fn, y_true.copy(), y_pred.copy(), n),), 1, "κ")
-        _close(got, _ref_kappa(y_true, y_pred, n), "your κ")
+        _close(got, expected("06.2", y_true, y_pred, n), "your κ")
 
 
 # ---------------------------------------------------------------- 06.3 mean ± population std
-def _ref_mean_std(values):
-    v = np.asarray(values, dtype=np.float64)
-    return float(v.mean()), float(v.std())
-
-
-def _mean_std_wrong():
-    return [
-        lambda v: (float(np.mean(v)), float(np.std(v, ddof=1))),                  # sample std
-        lambda v: (float(np.mean(v)), float(np.var(v))),                           # variance
-        lambda v: (float(np.median(v)), float(np.std(v))),                         # median
-    ]
 
 
 @register("06.3", NB, "mean ± population standard deviation over episodes",
           "The released code (and the kit) reports np.std, the *population* standard deviation "
           "(divide by n, ddof = 0), of the per-episode numbers, next to their mean.",
-          reference=lambda: _ref_mean_std, wrong_answers=_mean_std_wrong, expects="function")
+          expects="function")
 def _check_mean_std(fn):
     for vals in ([94.1, 88.0, 97.3, 91.5], [50.0, 60.0], [80.25, 83.5, 79.0, 90.0, 85.5, 77.75]):
         mean, std = _numbers(call(fn, list(vals)), 2, "mean, std")
-        want_m, want_s = _ref_mean_std(vals)
+        want_m, want_s = expected("06.3", vals)
         _close(mean, want_m, "your mean")
         _close(std, want_s, "your std")
 
 
 # ---------------------------------------------------------------- 06.4 reading an ablation table
-def _ref_most_important(table):
-    full = table["full"]
-    drops = {k: full - v for k, v in table.items() if k not in ("full", "all_off")}
-    return max(drops, key=drops.get)
-
-
-def _important_wrong():
-    def least(table):
-        drops = {k: table["full"] - v for k, v in table.items() if k not in ("full", "all_off")}
-        return min(drops, key=drops.get)
-
-    def includes_all_off(table):
-        return min((k for k in table if k != "full"), key=table.get)
-
-    def best_row(table):
-        return max((k for k in table if k != "full"), key=table.get)
-
-    return [least, includes_all_off, best_row]
 
 
 @register("06.4", NB, "which component matters most",
           "Each ablation removes one component; its importance is the OA lost relative to 'full'. "
           "Ignore 'full' itself and 'all_off' (which removes everything at once), and return the name "
           "with the largest loss.",
-          reference=lambda: _ref_most_important, wrong_answers=_important_wrong, expects="function")
+          expects="function")
 def _check_important(fn):
     tables = [
         {"full": 95.4, "no_label_smoothing": 78.1, "no_intermediate": 93.0, "no_cp": 94.6, "no_mixup": 92.2,
@@ -184,7 +106,7 @@ def _check_important(fn):
     ]
     for t in tables:
         got = call(fn, dict(t))
-        want = _ref_most_important(t)
+        want = expected("06.4", t)
         if not isinstance(got, str):
             raise Fail(f"return the ablation's name (a string such as 'no_cp'), got {type(got).__name__}.")
         if got != want:

@@ -6,93 +6,58 @@ import math
 
 import numpy as np
 
-from .core import Fail, as_array, call, expect_equal, register
+from .core import expected, Fail, as_array, call, expect_equal, register
 
 NB = "07_paper_gpu"
 
 
 # ---------------------------------------------------------------- 07.1 patches per intermediate step
-def _ref_patches(n_source_classes, n_target_classes, n_shot=2, n_query=3, n_mix=10):
-    return (n_source_classes + n_target_classes) * (n_shot + n_query) + n_mix
-
-
-def _patches_wrong():
-    return [
-        lambda ns, nt, s=2, q=3, m=10: (ns + nt) * (s + q),              # forgets the mixed inputs
-        lambda ns, nt, s=2, q=3, m=10: (ns + nt) * (s + q) + 2 * m,      # counts embedding mixes too
-        lambda ns, nt, s=2, q=3, m=10: ns * (s + q) + m,                 # forgets the target episode
-    ]
 
 
 @register("07.1", NB, "patches through the network per intermediate-domain step",
           "One step embeds a source episode (every source class, n_shot + n_query each), a target "
           "episode (every kept target class, n_shot + n_query each) and the n_mix input-level mixes. "
           "The embedding-level mixes are made from embeddings already computed: they cost no pass.",
-          reference=lambda: _ref_patches, wrong_answers=_patches_wrong, expects="function")
+          expects="function")
 def _check_patches(fn):
     for args in [(19, 16), (19, 9, 2, 3, 10), (5, 4, 1, 2, 6), (19, 15, 2, 3, 20)]:
         got = call(fn, *args)
         try:
-            expect_equal(got, _ref_patches(*args), "your count")
+            expect_equal(got, expected("07.1", *args), "your count")
         except Fail as exc:
             raise Fail(f"for arguments {args}: {exc}") from None
 
 
 # ---------------------------------------------------------------- 07.2 query pixels of the protocol
-def _ref_n_query(class_counts, n_shot=5):
-    counts = np.asarray(class_counts, dtype=np.int64)
-    return int(counts.sum() - n_shot * counts.size)
-
-
-def _n_query_wrong():
-    return [
-        lambda counts, n_shot=5: int(np.sum(counts) - n_shot),                       # one shot in total
-        lambda counts, n_shot=5: int(np.sum(counts)),                               # forgets the support
-        lambda counts, n_shot=5: int(np.sum(np.asarray(counts) - n_shot) - n_shot),  # off by one class
-    ]
 
 
 @register("07.2", NB, "how many query pixels an episode has",
           "MIFOMO's query set is *all* labelled pixels except the support: every class gives n_shot "
           "pixels to the support and all its others to the queries.",
-          reference=lambda: _ref_n_query, wrong_answers=_n_query_wrong, expects="function")
+          expects="function")
 def _check_n_query(fn):
     ip = [46, 1428, 830, 237, 483, 730, 28, 478, 20, 972, 2455, 593, 205, 1265, 386, 93]
     for counts, k in [(ip, 5), ([10, 20, 30], 5), ([7, 8], 1)]:
         got = call(fn, list(counts), k)
         try:
-            expect_equal(got, _ref_n_query(counts, k), "your count")
+            expect_equal(got, expected("07.2", counts, k), "your count")
         except Fail as exc:
             raise Fail(f"for {len(counts)} classes and n_shot = {k}: {exc}") from None
 
 
 # ---------------------------------------------------------------- 07.3 Welch's t statistic
-def _ref_welch(m1, s1, n1, m2, s2, n2):
-    return (m1 - m2) / math.sqrt(s1 ** 2 / n1 + s2 ** 2 / n2)
-
-
-def _welch_wrong():
-    def pooled(m1, s1, n1, m2, s2, n2):
-        sp = math.sqrt(((n1 - 1) * s1 ** 2 + (n2 - 1) * s2 ** 2) / (n1 + n2 - 2))
-        return (m1 - m2) / (sp * math.sqrt(1 / n1 + 1 / n2))
-
-    return [
-        pooled,
-        lambda m1, s1, n1, m2, s2, n2: (m1 - m2) / math.sqrt(s1 / n1 + s2 / n2),      # std instead of variance
-        lambda m1, s1, n1, m2, s2, n2: (m1 - m2) / (s1 ** 2 / n1 + s2 ** 2 / n2),     # forgot the square root
-    ]
 
 
 @register("07.3", NB, "Welch's t statistic",
           "Welch's t does not pool the variances: t = (m1 − m2) / sqrt(s1²/n1 + s2²/n2), with the "
           "*variances* (squared standard deviations) of the two groups.",
-          reference=lambda: _ref_welch, wrong_answers=_welch_wrong, expects="function")
+          expects="function")
 def _check_welch(fn):
     for args in [(94.80, 4.44, 20, 81.3, 3.1, 10), (96.92, 5.21, 20, 95.1, 1.2, 10), (70.0, 2.0, 5, 72.0, 8.0, 12)]:
         got = as_array(call(fn, *args), "your t")
         if got.size != 1:
             raise Fail(f"return one number, got an array of shape {got.shape}.")
-        got, want = float(got.reshape(-1)[0]), _ref_welch(*args)
+        got, want = float(got.reshape(-1)[0]), expected("07.3", *args)
         if not math.isclose(got, want, rel_tol=1e-6):
             side = "too high" if got > want else "too low"
             raise Fail(f"for (m1, s1, n1, m2, s2, n2) = {args}: your t ({got:.5g}) is {side}.")

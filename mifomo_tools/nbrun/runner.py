@@ -25,13 +25,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional
 
-from ..utils import atomic_path
+from mifomo_lite.utils import atomic_path
 from .structure import NotebookError, default_notebooks_dir, discover, read_py, select
 
-PROFILES = ("smoke", "lite", "paper")
-ENV_OUT = "MIFOMO_NOTEBOOK_OUT"     # folder the metrics JSON goes to
-ENV_NAME = "MIFOMO_NOTEBOOK_NAME"   # notebook name (file stem)
-ENV_PROFILE = "MIFOMO_NOTEBOOK_PROFILE"
+# The kernel-side contract (profiles, environment variables) is defined next to record_metrics.
+from mifomo_lite.notebooks import ENV_NAME, ENV_OUT, ENV_PROFILE, PROFILES  # noqa: E402
+
 DEFAULT_ABS = 0.02
 DEFAULT_REL = 0.10
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -241,13 +240,30 @@ def execute_one(py_path: Path, out: Path, *, profile: str, device: str = "auto",
     return NotebookResult(name, status, wall, metrics, error=error, executed=str(executed))
 
 
+def _execute_all(paths: List[Path], out: Path, jobs: int, log: Callable[[str], None], kwargs: dict):
+    """Execute ``paths`` one after the other, or ``jobs`` at a time in local worker processes
+    (joblib): each notebook has its own kernel and environment variables either way."""
+    if int(jobs) < 1:
+        raise NotebookError(f"jobs must be ≥ 1, got {jobs}")
+    if int(jobs) == 1 or len(paths) < 2:
+        for path in paths:
+            log(f"→ {path.stem} ({kwargs['profile']}) ...")
+            yield execute_one(path, out, **kwargs)
+        return
+    from joblib import Parallel, delayed
+
+    log(f"→ {len(paths)} notebooks ({kwargs['profile']}), {jobs} at a time ...")
+    yield from Parallel(n_jobs=int(jobs), backend="loky")(delayed(execute_one)(p, out, **kwargs) for p in paths)
+
+
 def run_notebooks(profile: str, out: Path, *, only: Optional[Iterable[str]] = None,
                   nb_dir: Optional[Path] = None, device: str = "auto", seed: int = 0,
                   baselines: Optional[Path] = None, update_baselines: bool = False,
-                  reuse: bool = False, cell_timeout: Optional[int] = None,
+                  reuse: bool = False, cell_timeout: Optional[int] = None, jobs: int = 1,
                   log: Callable[[str], None] = print) -> RunSummary:
-    """Run the selected notebooks in ``profile``; compare with baselines; write ``summary.json``."""
-    from ..utils import environment_record
+    """Run the selected notebooks in ``profile`` (``jobs`` at a time, in local processes);
+    compare with baselines; write ``summary.json``."""
+    from mifomo_lite.utils import environment_record
 
     if profile not in PROFILES:
         raise NotebookError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -263,10 +279,8 @@ def run_notebooks(profile: str, out: Path, *, only: Optional[Iterable[str]] = No
         log(f"note: no baselines file {baselines}; metrics are recorded but not compared")
     results: List[NotebookResult] = []
     t_all = time.perf_counter()
-    for path in paths:
-        log(f"→ {path.stem} ({profile}) ...")
-        res = execute_one(path, out, profile=profile, device=device, seed=seed,
-                          cell_timeout=cell_timeout, reuse=reuse)
+    kwargs = dict(profile=profile, device=device, seed=seed, cell_timeout=cell_timeout, reuse=reuse)
+    for path, res in zip(paths, _execute_all(paths, out, jobs, log, kwargs)):
         if res.error:
             res.problems.append(f"execution failed at {res.error} (see {res.executed})")
         elif base is not None and not update_baselines:

@@ -15,8 +15,9 @@ import re
 from pathlib import Path
 from typing import List, Optional
 
-from ..utils import atomic_path
-from .structure import COLAB_BASE, default_notebooks_dir, discover, read_py
+from mifomo_lite.utils import atomic_path
+from .install import ACCELERATOR_METADATA, colab_base
+from .structure import default_notebooks_dir, discover, read_py
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUB = "# YOUR CODE HERE"
@@ -52,9 +53,10 @@ def student_notebook(nb, name: str):
 
     new = nbformat.v4.new_notebook()
     new.metadata = {"kernelspec": copy.deepcopy(nb.metadata.get("kernelspec", {})),
-                    "language_info": {"name": "python"}}
-    badge_from = f"{COLAB_BASE}notebooks/{name}.ipynb"
-    badge_to = f"{COLAB_BASE}notebooks/{STUDENT_SUBDIR}/{name}.ipynb"
+                    "language_info": {"name": "python"}, **copy.deepcopy(ACCELERATOR_METADATA)}
+    base = colab_base()
+    badge_from = f"{base}notebooks/{name}.ipynb"
+    badge_to = f"{base}notebooks/{STUDENT_SUBDIR}/{name}.ipynb"
     for i, cell in enumerate(nb.cells):
         tags = list(cell.get("metadata", {}).get("tags", []))
         src = cell.source.replace(badge_from, badge_to)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mifomo_lite.notebooks import PROFILES
+
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("notebooks", help="run the notebooks (papermill), student edition, book",
@@ -27,7 +29,7 @@ def register(subparsers) -> None:
                          description="Execute notebooks with papermill (parameters profile, device, "
                                      "seed), collect their metrics and compare them with "
                                      "notebooks/baselines/<profile>.json.")
-    run.add_argument("--profile", choices=("smoke", "lite", "paper"), default="smoke")
+    run.add_argument("--profile", choices=PROFILES, default="smoke")
     run.add_argument("--only", nargs="+", metavar="NN", help="notebook numbers or names (e.g. 00 02)")
     run.add_argument("--out", type=Path, required=True, metavar="DIR",
                      help="folder for executed notebooks, metrics and summary.json")
@@ -41,7 +43,16 @@ def register(subparsers) -> None:
                      help="skip notebooks already executed in DIR from the same source and parameters")
     run.add_argument("--cell-timeout", type=int, default=None, metavar="S",
                      help="fail a cell that runs longer than S seconds")
+    run.add_argument("--jobs", type=int, default=1, metavar="N",
+                     help="run N notebooks at a time in local processes (default 1: serial)")
     run.set_defaults(handler=_run)
+
+    sp = sub.add_parser("stamp", parents=[common],
+                        help="point badges and install cells at [project.urls] Repository; Colab metadata",
+                        description="Rewrite every notebook's Open-in-Colab badge and install-cell "
+                                    "default from pyproject.toml's [project.urls] Repository, and "
+                                    "write the .ipynb twins with Colab's GPU accelerator metadata.")
+    sp.set_defaults(handler=_stamp)
 
     st = sub.add_parser("student", parents=[common], help="generate or check the student edition",
                         description="Write the student edition (solution cells replaced by "
@@ -57,14 +68,17 @@ def register(subparsers) -> None:
     bk.add_argument("--book", type=Path, default=None, metavar="DIR", help="book folder (default book/)")
     bk.add_argument("--run", action="store_true",
                     help="first run the notebooks (smoke, --reuse) into BOOK/_executed")
-    bk.add_argument("--profile", choices=("smoke", "lite", "paper"), default="smoke")
+    bk.add_argument("--profile", choices=PROFILES, default="smoke",
+                    help="profile of the --run (make book uses lite)")
+    bk.add_argument("--edition", choices=("student", "teacher"), default="student",
+                    help="student (solutions stubbed out; the default) or teacher")
     bk.add_argument("--browser-check", action="store_true",
                     help="then check pages, figures and navigation in headless chromium")
     bk.set_defaults(handler=_book)
 
 
 def _list(args) -> int:
-    from .exercises import list_exercises
+    from mifomo_lite.exercises import list_exercises
     from .nbrun import discover
 
     for py in discover(args.notebooks):
@@ -89,7 +103,7 @@ def _check(args) -> int:
 def _out_folder(out) -> None:
     """Refuse an ``--out`` that is an existing file, before any work."""
     if out is not None and out.exists() and not out.is_dir():
-        from .errors import OutputError
+        from mifomo_lite.errors import OutputError
 
         raise OutputError(f"--out {out} is an existing file, not a folder; choose a folder path")
 
@@ -101,7 +115,7 @@ def _run(args) -> int:
     summary = run_notebooks(args.profile, args.out, only=args.only, nb_dir=args.notebooks,
                             device=args.device, seed=args.seed, baselines=args.baselines,
                             update_baselines=args.update_baselines, reuse=args.reuse,
-                            cell_timeout=args.cell_timeout)
+                            cell_timeout=args.cell_timeout, jobs=args.jobs)
     return 0 if summary.ok else 1
 
 
@@ -132,16 +146,27 @@ def _book(args) -> int:
                                 nb_dir=args.notebooks, reuse=True)
         if not summary.ok:
             return 1
-    html = build_book(book)
-    print(f"book built: {html / 'index.html'}")
+    html = build_book(book, edition=args.edition)
+    print(f"{args.edition} book built: {html / 'index.html'}")
     if args.browser_check:
         from .nbrun.browser import check_book
 
         pages = toc_files(book)
-        problems = check_book(html, pages, figure_pages=figure_pages(book))
+        problems = check_book(html, pages, figure_pages=figure_pages(html.parents[1]))
         for p in problems:
             print(f"✗ {p}")
         if problems:
             return 1
         print(f"✓ {len(pages)} pages render, figures load, navigation works (chromium)")
+    return 0
+
+
+def _stamp(args) -> int:
+    from .nbrun.install import default_install_source, stamp_notebooks
+    from .nbrun.structure import default_notebooks_dir
+
+    nb_dir = args.notebooks or default_notebooks_dir()
+    changed = stamp_notebooks(nb_dir)
+    print(f"{len(changed)} notebook(s) re-stamped; install default {default_install_source()}; "
+          f".ipynb twins rewritten with Colab GPU metadata")
     return 0

@@ -163,6 +163,75 @@ def _target(from_url: str, href: str) -> Path:
     return (base / unquote(href.split("#", 1)[0])).resolve()
 
 
+def _page_problems(html_dir: Path, pages: Sequence[str], i: int, dom: PageDom, url: str,
+                   want: Optional[str]) -> List[str]:
+    """Title, text and next/previous links of the ``i``-th TOC page."""
+    page = pages[i]
+    problems: List[str] = []
+    if not dom.title:
+        problems.append(f"{page}: the rendered DOM has no <title>")
+    if want and not any(_norm(want) in _norm(t) for t in [dom.title, *dom.h1]):
+        problems.append(f"{page}: neither <title> {dom.title!r} nor <h1> {dom.h1} contains {want!r}")
+    if dom.text_len < 200:
+        problems.append(f"{page}: the rendered page has almost no text ({dom.text_len} characters)")
+    expect_next = pages[i + 1] if i + 1 < len(pages) else None
+    expect_prev = pages[i - 1] if i > 0 else None
+    for kind, href, expect in (("next", dom.next, expect_next), ("previous", dom.prev, expect_prev)):
+        if expect is None:
+            continue
+        if not href:
+            problems.append(f"{page}: no '{kind}' link (expected one to {expect})")
+            continue
+        tgt = _target(url, href)
+        want_path = (html_dir / f"{expect}.html").resolve()
+        if tgt != want_path:
+            problems.append(f"{page}: '{kind}' link {href!r} leads to {tgt.name}, expected {expect}.html")
+        elif not tgt.exists():
+            problems.append(f"{page}: '{kind}' link {href!r} points to a missing file")
+    return problems
+
+
+def _figure_problems(html_dir: Path, page: str, browser: "Browser") -> List[str]:
+    """A probe copy of a figure page reports whether every local <img> loaded."""
+    src = html_dir / f"{page}.html"
+    if not src.exists():
+        return []
+    probe = src.with_name(f"_probe_{src.name}")
+    text = src.read_text(encoding="utf-8")
+    probe.write_text(text.replace("</body>", IMG_PROBE + "</body>", 1), encoding="utf-8")
+    try:
+        dom = parse_dom(browser.dump_dom(probe.resolve().as_uri()))
+    finally:
+        probe.unlink()
+    if dom.probe is None:
+        return [f"{page}: the image probe did not run (page load never finished?)"]
+    problems = []
+    content = [(s, ok) for s, ok in dom.probe if "_images/" in s or s.startswith("data:image")]
+    if not content:
+        problems.append(f"{page}: no figure (<img> of an output) on the page")
+    # external images (e.g. the Colab badge) cannot load offline; local ones must
+    broken = [s for s, ok in dom.probe if not ok and not s.startswith(("http://", "https://"))]
+    if broken:
+        problems.append(f"{page}: {len(broken)} image(s) failed to load: {broken[:3]}")
+    return problems
+
+
+def _navigation_problems(html_dir: Path, pages: Sequence[str], doms: Dict[str, PageDom]) -> List[str]:
+    """Follow the rendered "next" links from the first page; they must visit the TOC in order."""
+    if not pages or pages[0] not in doms:
+        return []
+    root = html_dir.resolve()
+    seen = [pages[0]]
+    page = pages[0]
+    while page in doms and doms[page].next and len(seen) <= len(pages):
+        tgt = _target(page_url(html_dir, page), doms[page].next)
+        page = tgt.relative_to(root).with_suffix("").as_posix() if tgt.is_relative_to(root) else str(tgt)
+        seen.append(page)
+    if seen[: len(pages)] != list(pages):
+        return [f"following 'next' from {pages[0]} visits {seen}, expected {list(pages)}"]
+    return []
+
+
 def check_book(html_dir: Path, pages: Sequence[str], *, titles: Optional[Dict[str, str]] = None,
                figure_pages: Sequence[str] = (), screenshot_pages: Sequence[str] = (),
                browser: Optional[Browser] = None, workdir: Optional[Path] = None) -> List[str]:
@@ -181,68 +250,14 @@ def check_book(html_dir: Path, pages: Sequence[str], *, titles: Optional[Dict[st
             problems.append(f"{page}: {f} was not built")
             continue
         url = page_url(html_dir, page)
-        dom = parse_dom(browser.dump_dom(url))
-        doms[page] = dom
-        want = titles.get(page)
-        if not dom.title:
-            problems.append(f"{page}: the rendered DOM has no <title>")
-        if want and not any(_norm(want) in _norm(t) for t in [dom.title, *dom.h1]):
-            problems.append(f"{page}: neither <title> {dom.title!r} nor <h1> {dom.h1} contains {want!r}")
-        if dom.text_len < 200:
-            problems.append(f"{page}: the rendered page has almost no text ({dom.text_len} characters)")
-        # navigation: next/prev resolve to the neighbouring TOC pages
-        expect_next = pages[i + 1] if i + 1 < len(pages) else None
-        expect_prev = pages[i - 1] if i > 0 else None
-        for kind, href, expect in (("next", dom.next, expect_next), ("previous", dom.prev, expect_prev)):
-            if expect is None:
-                continue
-            if not href:
-                problems.append(f"{page}: no '{kind}' link (expected one to {expect})")
-                continue
-            tgt = _target(url, href)
-            want_path = (html_dir / f"{expect}.html").resolve()
-            if tgt != want_path:
-                problems.append(f"{page}: '{kind}' link {href!r} leads to {tgt.name}, expected {expect}.html")
-            elif not tgt.exists():
-                problems.append(f"{page}: '{kind}' link {href!r} points to a missing file")
-    # figures: a probe copy of each figure page reports whether every <img> loaded
+        doms[page] = parse_dom(browser.dump_dom(url))
+        problems += _page_problems(html_dir, pages, i, doms[page], url, titles.get(page))
     for page in figure_pages:
-        src = html_dir / f"{page}.html"
-        if not src.exists():
-            continue
-        probe = src.with_name(f"_probe_{src.name}")
-        text = src.read_text(encoding="utf-8")
-        probe.write_text(text.replace("</body>", IMG_PROBE + "</body>", 1), encoding="utf-8")
-        try:
-            dom = parse_dom(browser.dump_dom(probe.resolve().as_uri()))
-        finally:
-            probe.unlink()
-        if dom.probe is None:
-            problems.append(f"{page}: the image probe did not run (page load never finished?)")
-            continue
-        content = [(s, ok) for s, ok in dom.probe if "_images/" in s or s.startswith("data:image")]
-        if not content:
-            problems.append(f"{page}: no figure (<img> of an output) on the page")
-        # external images (e.g. the Colab badge) cannot load offline; local ones must
-        broken = [s for s, ok in dom.probe if not ok and not s.startswith(("http://", "https://"))]
-        if broken:
-            problems.append(f"{page}: {len(broken)} image(s) failed to load: {broken[:3]}")
-    # pages render: screenshots are not blank
-    for page in screenshot_pages:
+        problems += _figure_problems(html_dir, page, browser)
+    for page in screenshot_pages:  # pages render: screenshots are not blank
         png = workdir / f"{page.replace('/', '_')}.png"
         browser.screenshot(page_url(html_dir, page), png)
         white, std = blank_fraction(png)
         if white > 0.995 or std < 0.01:
             problems.append(f"{page}: the screenshot is blank ({white:.1%} white, std {std:.3f})")
-    # navigation end to end: follow the rendered "next" links from the first page
-    if pages and pages[0] in doms:
-        root = html_dir.resolve()
-        seen = [pages[0]]
-        page = pages[0]
-        while page in doms and doms[page].next and len(seen) <= len(pages):
-            tgt = _target(page_url(html_dir, page), doms[page].next)
-            page = tgt.relative_to(root).with_suffix("").as_posix() if tgt.is_relative_to(root) else str(tgt)
-            seen.append(page)
-        if seen[: len(pages)] != list(pages):
-            problems.append(f"following 'next' from {pages[0]} visits {seen}, expected {list(pages)}")
-    return problems
+    return problems + _navigation_problems(html_dir, pages, doms)

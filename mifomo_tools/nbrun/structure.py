@@ -11,12 +11,9 @@ import re
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-from ..errors import MifomoError
+from mifomo_lite.errors import MifomoError
 
 NOTEBOOK_RE = re.compile(r"^(\d\d)_[a-z0-9_]+$")
-# Where the kit's repository is published (the Colab badges point here).
-REPO_SLUG = "mifomo-lite/mifomo_lite"
-COLAB_BASE = f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/"
 COLAB_BADGE_IMG = "https://colab.research.google.com/assets/colab-badge.svg"
 MIN_EXERCISES = 3
 
@@ -32,7 +29,10 @@ def default_notebooks_dir() -> Path:
 
 
 def colab_url(rel_path: str) -> str:
-    return COLAB_BASE + rel_path
+    """The Open-in-Colab link of a file of the repository named in pyproject.toml."""
+    from .install import colab_base
+
+    return colab_base() + rel_path
 
 
 def discover(nb_dir: Optional[Path] = None) -> List[Path]:
@@ -124,9 +124,7 @@ def structure_problems(py_path: Path) -> List[str]:
     if COLAB_BADGE_IMG not in md or badge not in md:
         problems.append(f"no Open-in-Colab badge linking to {badge}")
     install = [c for c in nb.cells if c.cell_type == "code" and "%pip install" in c.source]
-    if not install:
-        problems.append("no install cell (%pip install)")
-    else:
+    if install:
         src = install[0].source
         if "except ImportError" not in src:
             problems.append("install cell is not idempotent (try: import mifomo_lite / except ImportError)")
@@ -134,8 +132,9 @@ def structure_problems(py_path: Path) -> List[str]:
             for line in src.splitlines():
                 if "%pip" in line and re.search(rf"\b{banned}\b", line):
                     problems.append(f"install cell reinstalls {banned}: {line.strip()}")
-        if "--no-deps" not in src:
-            problems.append("install cell must install the kit with --no-deps (keeps Colab's torch/ipywidgets)")
+    from .install import install_problems
+
+    problems += install_problems(nb)
     if not re.search(r"learning objectives", md, re.I):
         problems.append("no 'Learning objectives' section")
     params = [c for c in nb.cells if "parameters" in _tags(c)]

@@ -2,11 +2,10 @@
 baselines, the student edition, and the Jupyter Book build.
 
 Notebook-side helpers (``record_metrics``, ``setup``) live in :mod:`mifomo_lite.notebooks`; the
-command line is ``mifomo-lite notebooks ...`` (:mod:`mifomo_lite.notebooks_cli`).
+command line is ``mifomo-lite notebooks ...`` (:mod:`mifomo_tools.notebooks_cli`).
 """
 
 from .structure import (
-    COLAB_BASE,
     NOTEBOOK_RE,
     colab_url,
     default_notebooks_dir,
@@ -19,6 +18,6 @@ from .structure import (
 )
 
 __all__ = [
-    "COLAB_BASE", "NOTEBOOK_RE", "colab_url", "default_notebooks_dir", "discover", "read_py",
+    "NOTEBOOK_RE", "colab_url", "default_notebooks_dir", "discover", "read_py",
     "read_ipynb", "select", "structure_problems", "twin_problems",
 ]

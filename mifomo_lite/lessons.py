@@ -1,0 +1,136 @@
+"""Computations that the notebooks show and discuss, kept in the kit (and tested) so that a
+notebook holds only what the learner should read.
+
+``support_adaptation_curve`` is notebook 02's experiment: adapt a pretrained foundation model
+with one method (head only, CP, LoRA, deep prompts, full fine-tuning) on a 5-shot support set
+exactly as MIFOMO's support-only stage does — each step splits the shots of every class into
+prototype shots and classified shots, scaled-cosine logits, cross-entropy, one AdamW step — and
+measure, every few steps, the accuracy on the support set and on held-out query pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, List, Tuple
+
+import numpy as np
+import torch
+
+from .errors import ConfigError
+
+__all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split", "sign_flip_p", "paired_verdict"]
+
+
+@dataclass
+class AdaptationCurve:
+    """Accuracies along the adaptation of one method: ``points`` holds ``(step, fit, test)``.
+
+    ``fit`` is the accuracy on the support pixels that were *not* used to build the prototypes
+    (the last ``n_shot - n_proto`` shots of each class, prototypes from the first ``n_proto``):
+    a support pixel classified by a prototype it helped build would be scored on itself.
+    ``test`` classifies the held-out query pixels with prototypes from all shots."""
+
+    method: str
+    trainable: int
+    points: List[Tuple[int, float, float]] = field(default_factory=list)
+
+    def as_array(self) -> np.ndarray:
+        return np.array(self.points, dtype=float).reshape(-1, 3)
+
+    @property
+    def gap(self) -> float:
+        """Fit minus test accuracy at the last evaluated step (the overfitting gap)."""
+        return float(self.points[-1][1] - self.points[-1][2])
+
+
+def episode_split(n_classes: int, n_shot: int, n_proto: int, generator: torch.Generator):
+    """Indices into a class-major support set (``n_shot`` rows per class): a random ``n_proto``
+    shots of each class build the prototypes, the rest are classified."""
+    order = torch.argsort(torch.rand(n_classes, n_shot, generator=generator), dim=1)
+    order = order + n_shot * torch.arange(n_classes)[:, None]
+    return order[:, :n_proto].reshape(-1), order[:, n_proto:].reshape(-1)
+
+
+def _evaluate(model, head, sx, sy, qx, qy, n_classes: int, n_shot: int, n_proto: int) -> Tuple[float, float]:
+    from .fsl import prototypes
+
+    fixed = torch.arange(n_classes * n_shot).reshape(n_classes, n_shot)
+    proto_idx, fit_idx = fixed[:, :n_proto].reshape(-1), fixed[:, n_proto:].reshape(-1)
+    model.eval()
+    with torch.no_grad():
+        s_emb = model(sx)
+        fit_protos = prototypes(s_emb[proto_idx], sy[proto_idx], n_classes)
+        fit = (head.predict(s_emb[fit_idx], fit_protos) == sy[fit_idx]).float().mean()
+        all_protos = prototypes(s_emb, sy, n_classes)
+        test = (head.predict(model.embed(qx, batch_size=256), all_protos) == qy).float().mean()
+    return float(fit), float(test)
+
+
+def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy: torch.Tensor,
+                             qx: torch.Tensor, qy: torch.Tensor, cfg: Any, *, steps: int, every: int,
+                             seed: int = 0, device: Any = "cpu", n_proto: int = 2,
+                             **method_options: Any) -> AdaptationCurve:
+    """Adapt a fresh pretrained ``model_name`` with ``method`` for ``steps`` support-only steps
+    (learning rates and AdamW settings from the run config ``cfg``); evaluate every ``every``
+    steps and at the end. ``sx, sy`` is the support set in class-major order (equal shots per
+    class, labels ``0..C-1``), ``qx, qy`` the held-out queries."""
+    from .fsl import PrototypicalHead, fsl_loss, prototypes
+    from .models import load_foundation_model
+    from .peft import apply_adaptation, param_groups
+
+    n_classes = int(sy.max()) + 1
+    n_shot = len(sy) // n_classes
+    if n_shot * n_classes != len(sy) or not torch.equal(sy.cpu(), torch.arange(n_classes).repeat_interleave(n_shot)):
+        raise ConfigError(f"the support labels must be class-major with equal shots (got {len(sy)} labels, "
+                          f"{n_classes} classes)")
+    if not 0 < n_proto < n_shot or steps < 0 or every < 1:
+        raise ConfigError(f"need 0 < n_proto < n_shot, steps ≥ 0, every ≥ 1 (got n_proto={n_proto}, "
+                          f"n_shot={n_shot}, steps={steps}, every={every})")
+    torch.manual_seed(seed)
+    model = load_foundation_model(model_name, device=device)
+    trainable = apply_adaptation(model, method, phase="target", **method_options).trainable
+    head = PrototypicalHead().to(device)
+    groups = param_groups(model, cfg.lr_model, cfg.lr_peft, cfg.lr_scale, cfg.weight_decay)
+    opt = torch.optim.AdamW(groups + [{"params": list(head.parameters()), "lr": cfg.lr_scale,
+                                       "weight_decay": 0.0}], eps=cfg.adam_eps)
+    gen = torch.Generator().manual_seed(seed)
+    curve = AdaptationCurve(method, int(trainable))
+    for step in range(steps + 1):
+        if step % every == 0 or step == steps:
+            curve.points.append((step, *_evaluate(model, head, sx, sy, qx, qy, n_classes, n_shot, n_proto)))
+        if step == steps:
+            break
+        model.train()
+        proto_idx, query_idx = episode_split(n_classes, n_shot, n_proto, gen)
+        emb = model(sx)
+        loss = fsl_loss(head(emb[query_idx], prototypes(emb[proto_idx], sy[proto_idx], n_classes)), sy[query_idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return curve
+
+
+def sign_flip_p(differences: Any, *, exact_up_to: int = 12, draws: int = 4096, seed: int = 0) -> float:
+    """Two-sided p-value of the mean of paired differences under random sign flips (exact
+    enumeration up to ``exact_up_to`` pairs, else ``draws`` seeded random flips). With ``n``
+    pairs no p below ``2 / 2**n`` is possible: 5 episodes can never reach p < 0.05."""
+    d = np.asarray(differences, dtype=float).ravel()
+    if d.size == 0:
+        raise ConfigError("sign_flip_p needs at least one paired difference")
+    if d.size <= exact_up_to:
+        signs = np.array(np.meshgrid(*[[-1.0, 1.0]] * d.size)).reshape(d.size, -1).T
+    else:
+        signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(draws, d.size))
+    return float(np.mean(np.abs((signs * d).mean(1)) >= abs(d.mean()) - 1e-12))
+
+
+def paired_verdict(differences: Any, claim: str, alpha: float = 0.05) -> Tuple[bool, str]:
+    """Whether paired differences (> 0 = the claim's direction) support ``claim`` at level
+    ``alpha`` by :func:`sign_flip_p`, and the sentence a notebook prints."""
+    d = np.asarray(differences, dtype=float).ravel()
+    p = sign_flip_p(d)
+    ok = bool(d.mean() > 0 and p < alpha)
+    head = "supported" if ok else "not supported at this budget"
+    floor = f"; {d.size} pairs allow p ≥ {2 / 2 ** d.size:.3f}" if not ok else ""
+    return ok, (f"{head}: {claim} ({d.mean():+.2f} ± {d.std():.2f} over {d.size} paired episodes, "
+                f"p = {p:.3f}{floor})")

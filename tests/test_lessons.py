@@ -1,0 +1,73 @@
+"""notebook 02's adaptation experiment, as a library function: what it trains, what it measures."""
+
+import pytest
+import torch
+
+from mifomo_lite.data import few_shot_split, prepare_scene, synthetic_scene
+from mifomo_lite.errors import ConfigError
+from mifomo_lite.lessons import AdaptationCurve, episode_split, support_adaptation_curve
+from mifomo_lite.train.config import preset
+
+
+@pytest.fixture(scope="module")
+def episode():
+    scene = synthetic_scene(height=20, width=20, n_bands=60, n_classes=4, seed=1)
+    prepared = prepare_scene(scene, n_components=50, patch_size=9, seed=0)
+    split = few_shot_split(prepared, n_shot=5, seed=0)
+    sx, sy = split.support_tensors(prepared)
+    qx = prepared.patches(split.query_rows[:40], split.query_cols[:40])
+    qy = torch.as_tensor(split.query_labels[:40])
+    return sx, sy, qx, qy
+
+
+def test_episode_split_is_per_class_and_disjoint():
+    p, q = episode_split(4, 5, 2, torch.Generator().manual_seed(0))
+    assert len(p) == 8 and len(q) == 12 and set(p.tolist()).isdisjoint(q.tolist())
+    assert sorted(p.tolist() + q.tolist()) == list(range(20))
+    assert all((idx // 5).bincount(minlength=4).tolist() == [k] * 4 for idx, k in ((p, 2), (q, 3)))
+
+
+def test_curve_is_deterministic_and_in_range(episode):
+    sx, sy, qx, qy = episode
+    cfg = preset("smoke")
+    a = support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=2, every=1, seed=3)
+    b = support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=2, every=1, seed=3)
+    assert isinstance(a, AdaptationCurve) and a.points == b.points
+    arr = a.as_array()
+    assert arr[:, 0].tolist() == [0, 1, 2] and ((arr[:, 1:] >= 0) & (arr[:, 1:] <= 1)).all()
+    assert a.trainable > 0 and a.gap == pytest.approx(arr[-1, 1] - arr[-1, 2])
+
+
+def test_full_fine_tuning_trains_more_parameters_than_head_only(episode):
+    sx, sy, qx, qy = episode
+    cfg = preset("smoke")
+    head = support_adaptation_curve("micro", "head", sx, sy, qx, qy, cfg, steps=0, every=1)
+    full = support_adaptation_curve("micro", "full", sx, sy, qx, qy, cfg, steps=0, every=1)
+    assert full.trainable > head.trainable
+    assert head.points == full.points  # step 0: the same pretrained model, nothing trained yet
+
+
+def test_bad_support_order_and_budgets_are_clear_errors(episode):
+    sx, sy, qx, qy = episode
+    cfg = preset("smoke")
+    with pytest.raises(ConfigError, match="class-major"):
+        support_adaptation_curve("micro", "cp", sx, sy.flip(0), qx, qy, cfg, steps=1, every=1)
+    with pytest.raises(ConfigError, match="n_proto"):
+        support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=1, every=1, n_proto=5)
+
+
+def test_sign_flip_p_exact_and_its_floor():
+    from mifomo_lite.lessons import paired_verdict, sign_flip_p
+
+    assert sign_flip_p([1.0] * 5) == pytest.approx(2 / 32)       # the floor with 5 pairs
+    assert sign_flip_p([1.0] * 10) == pytest.approx(2 / 1024)
+    assert sign_flip_p([1.0, -1.0, 1.0, -1.0]) == 1.0
+    assert 0 < sign_flip_p(list(range(1, 20))) < 0.01             # random flips beyond 12 pairs
+    ok, text = paired_verdict([2.0, 3.0, 1.0, 2.5, 1.5, 2.0, 3.0, 1.0, 2.0, 2.0], "X helps")
+    assert ok and text.startswith("supported: X helps")
+    ok, text = paired_verdict([2.0, 3.0, 1.0, 2.5, 1.5], "X helps")
+    assert not ok and "not supported at this budget" in text and "p ≥ 0.062" in text
+    ok, _ = paired_verdict([-2.0] * 10, "X helps")                 # significant, but the other way
+    assert not ok
+    with pytest.raises(ConfigError):
+        sign_flip_p([])
