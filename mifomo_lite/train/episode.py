@@ -102,7 +102,7 @@ def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
                                       nodes=last["nodes"])
                     if cfg.mode == "transductive" else support_pool(split))
             rec["pseudo_labels"] = {k: pool[k] for k in ("n_pseudo", "pseudo_accuracy", "warnings")
-                                    + (("n_pseudo_scored", "pool") if "pool" in pool else ())}
+                                    + (("n_pseudo_scored", "pool", "pseudo_accuracy_scope") if "pool" in pool else ())}
             rec["pseudo_labels"]["kept_classes"] = [int(c) for c in pool["kept_classes"]]
             trajectory = train_intermediate_domain(model, ctx.target, ctx.sources, pool, cfg, ctx.device, seed, hist)
         rec["final"], last = _evaluate(ctx, split, f"episode {e}: query (final)", seconds)

@@ -286,7 +286,9 @@ def _pseudo_label_accuracy(split, chosen: np.ndarray, pred: np.ndarray, query_po
         q = where[chosen]
         hit = q >= 0
         true = split.query_labels[q[hit]]
-        extra = {"pool": "scene", "n_pseudo_scored": int(hit.sum())}
+        extra = {"pool": "scene", "n_pseudo_scored": int(hit.sum()),
+                 "pseudo_accuracy_scope": "only the n_pseudo_scored pseudo-labels on labelled query pixels; "
+                                          "the others have no ground truth"}
     acc = float((true == pred[hit]).mean() * 100) if hit.any() else float("nan")
     return {"pseudo_accuracy": acc, **extra}
 
