@@ -4,9 +4,10 @@
   the query pixels. The mask-read test runs the whole pipeline twice on the same image with two
   label maps that agree on the support and nowhere else that matters: every other pixel's label
   is scrambled (the scored query pixels by a class permutation, all the others at random, labelled
-  or not). If nothing but scoring reads the mask, every prediction is the same, so each confusion
-  matrix of the second run is the first one's with its rows permuted, and the pseudo-labels are
-  the same pixels. Building the nodes, the pseudo-labels or a baseline's features from the mask
+  or not). If nothing but scoring reads the mask, the training losses, the λ trajectory and the
+  node embeddings are bit for bit the same (so the pseudo-labels were the same pixels), every
+  prediction is the same, so each confusion matrix of the second run is the first one's with its
+  rows permuted. Building the nodes, the pseudo-labels or a baseline's features from the mask
   breaks that.
 * Each switch alone changes what it should, and nothing else.
 """
@@ -53,7 +54,9 @@ def _scrambled(scene, split, perm: np.ndarray, seed: int = 0):
     classes mapped by ``perm`` (0-based), every other pixel drawn at random from 0..C (0 =
     unlabelled)."""
     C = split.n_classes
-    labels = np.random.default_rng(seed).integers(0, C + 1, size=scene.labels.shape).astype(scene.labels.dtype)
+    rng = np.random.default_rng(seed)
+    labels = np.where(rng.random(scene.labels.shape) < 0.5, 0, rng.integers(1, C + 1, size=scene.labels.shape))
+    labels = labels.astype(scene.labels.dtype)
     labels[split.support_rows, split.support_cols] = split.support_labels + 1
     q = perm[split.query_labels]
     labels[split.query_rows, split.query_cols] = q + 1
@@ -78,9 +81,13 @@ def test_scene_pool_reads_the_label_mask_only_to_sample_the_support_and_score(do
     perm = np.roll(np.arange(split.n_classes), 1)        # every query pixel gets another class
     scene_b, split_b = _scrambled(target, split, perm)
     assert (scene_b.labels != target.labels).mean() > 0.5  # most of the mask really changed
-    a = _run(cfg, target, source, split, monkeypatch).metrics
-    b = _run(cfg, scene_b, source, split_b, monkeypatch).metrics
-    ca, cb = _confusions(a), _confusions(b)
+    res_a = _run(cfg, target, source, split, monkeypatch)
+    res_b = _run(cfg, scene_b, source, split_b, monkeypatch)
+    # what the model trained on (continuous: any other pseudo-labelled pixel changes a loss) ...
+    assert res_a.history == res_b.history and res_a.lambda_trajectories == res_b.lambda_trajectories
+    assert torch.equal(res_a.last_episode["nodes"]["emb"], res_b.last_episode["nodes"]["emb"])
+    a, b = res_a.metrics, res_b.metrics
+    ca, cb = _confusions(a), _confusions(b)   # ... and every prediction
     assert "final/propagated_scene_pool" in ca and len(ca) == len(cb) >= 14
     for key, m in ca.items():     # b's true class of a query is perm[a's]: rows move, predictions stay
         np.testing.assert_array_equal(cb[key][perm], m, err_msg=f"{key}: a prediction changed with the mask")
