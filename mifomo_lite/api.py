@@ -55,12 +55,15 @@ def run(scene: Any, cfg: Union[str, Any] = "lite", out: Optional[Union[str, Path
 def print_result(result: Any, out: Path) -> None:
     """The results table, the verdict, the folder and the wall time — as the CLI prints them."""
     from .train import report as R
-    from .train.runner import results_rows, verdict
+    from .train.runner import pool_comparison, results_rows, verdict
 
     s = result.metrics["summary"]
     print()
-    print(R.results_table(results_rows(s)))
+    print(R.results_table(results_rows(s, result.config.transductive_pool)))
     print()
     print(verdict(s, result.metrics.get("paired")))
+    both = pool_comparison(result.metrics)
+    if both:
+        print("\n" + both)
     print(f"\nrun folder: {out}  (metrics.json, report.md, scene.json, figures)")
     print(f"wall time: {result.metrics['timings']['total_s']:.1f} s")

@@ -97,13 +97,13 @@ def test_kit_and_transductive_baselines_propagate_with_the_same_class_mass(domai
 
     monkeypatch.setattr(fsl, "propagation_baseline", spy)
     res = run_baselines(FeatureCache(target, cfg, torch.device("cpu")), split)
-    assert seen == [mass, mass]  # PCA-mean and random-encoder propagation
+    assert seen == [mass] * 4  # PCA-mean and random-encoder propagation, in each of the two pools
     model = build_model(cfg, torch.device("cpu"))
     s_emb = torch.randn(len(split.support_labels), model.embed_dim)
     q_emb = torch.randn(split.n_query, model.embed_dim)
     pred = predict(model, s_emb, split.support_labels, q_emb, split.n_classes, cfg, propagate=True)
     assert seen[-1] == mass and pred.shape == (split.n_query,)
-    assert res["PCA 9×9 mean + propagation"]["oa"] > 0
+    assert res["baselines"]["PCA 9×9 mean + propagation"]["oa"] > 0
 
 
 def test_pseudo_label_pool_uses_given_scores_and_checks_their_shape(domains):
@@ -277,11 +277,13 @@ def test_feature_smoothing_reads_window_means_for_the_kit_and_the_transductive_b
         torch.testing.assert_close(last["support_emb"][i], want, atol=1e-5, rtol=1e-4)
     want = _window_mean_of_raw(res.model, prep, cfg, split.query_rows[0], split.query_cols[0], 3)
     torch.testing.assert_close(last["query_emb"][0], want, atol=1e-5, rtol=1e-4)
-    # ... and only the pixels those windows touch were embedded (labelled or not)
-    need = fsl.window_neighbourhood(np.concatenate([split.support_rows, split.query_rows]),
-                                    np.concatenate([split.support_cols, split.query_cols]),
+    # ... and only the pixels those windows and the scene pool's nodes' windows touch were embedded
+    # (labelled or not), each once: the same map served the scene pool
+    nodes = last["nodes"]
+    need = fsl.window_neighbourhood(np.concatenate([split.support_rows, split.query_rows, nodes["rows"]]),
+                                    np.concatenate([split.support_cols, split.query_cols, nodes["cols"]]),
                                     prep.height, prep.width, 3)
-    assert fmap.n_computed == need.sum() < prep.height * prep.width
+    assert fmap.n_computed == need.sum() == int(fmap.have.sum()) < prep.height * prep.width
     # the whole-scene map reads every pixel the same way, reusing what the episode embedded
     reused, _ = whole_scene_map(res)
     fresh, _ = whole_scene_map(res, reuse_episode_embeddings=False)

@@ -132,6 +132,12 @@ SWITCHES = {
     "lgc_batch_size": ({"eval_propagation": "official", "pseudo_label_propagation": "official"},
                        {"eval_propagation": "official", "pseudo_label_propagation": "official",
                         "lgc_batch_size": None}),
+    # the official LGC's solver, at evaluation and for the pseudo-labels
+    "lgc_solver": ({"eval_propagation": "official", "pseudo_label_propagation": "official"},
+                   {"eval_propagation": "official", "pseudo_label_propagation": "official",
+                    "lgc_solver": "pinv_robust"}),
+    # the nodes of the run's propagation: the pseudo-labels come from the whole scene
+    "transductive_pool": ({}, {"transductive_pool": "scene"}),
 }
 
 
@@ -203,6 +209,9 @@ def test_run_folder_has_metrics_report_and_figures(domains, tmp_path):
     assert m["timings"]["classification_map_s"] > 0
     report = (out / "report.md").read_text()
     assert "| method | OA (%)" in report and ("beats" in report or "NOT beat" in report or "ahead" in report)
+    # both propagation pools side by side, the labelled one marked as using the GT mask
+    assert "## Both propagation pools" in report and "scene pool" in report
+    assert "[labelled pool: uses the GT mask — optimistic]" in report and set(m["paired_by_pool"]) <= {"labelled", "scene"}
     assert results_rows(m["summary"])[0]["name"].startswith("MIFOMO-lite")
     assert verdict(m["summary"])
 

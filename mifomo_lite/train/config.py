@@ -40,6 +40,8 @@ CHOICES: dict[str, tuple] = {
     "readout": ("center", "mean"),
     "propagation_class_mass": CLASS_MASS,
     "inference_precision": ("auto", "float32", "bfloat16"),
+    "transductive_pool": ("labelled", "scene"),
+    "lgc_solver": ("solve", "pinv_robust"),
 }
 
 # Table X of the paper (plus "all off"): each ablation is a set of overrides.
@@ -163,6 +165,16 @@ class RunConfig:
     lgc_alpha: float = 0.9
     lgc_sigma: float = 50.0
     lgc_batch_size: Optional[int] = 80   # None = full graph
+    # How the "official" LGC solves its system, at evaluation and for the pseudo-labels alike
+    # (mifomo_lite.fsl.lgc_solvers): "solve" (LU, exact) or "pinv_robust" (the released code's ridge
+    # pseudo-inverse). The "full_graph" k-NN propagation always uses one sparse LU.
+    lgc_solver: str = "solve"
+    # The nodes of every propagation (the kit's prediction, its pseudo-labels, the transductive
+    # baselines): "labelled" = the scene's ground-truth-labelled pixels (the paper's protocol; it uses
+    # the GT mask — optimistic) or "scene" = every pixel of the scene except the support shots (what a
+    # user without ground truth has; the mask only samples the support and scores). Both pools are
+    # reported; this one is the run's own (the pseudo-labels come from it).
+    transductive_pool: str = "labelled"
     # Class mass normalisation (Zhu et al. 2003) of every propagation's scores — the final
     # prediction, the LGC pseudo-labels (either graph) and the transductive baselines alike: "none"
     # (MIFOMO) or "estimated" (each class rescaled to its estimated prior; see

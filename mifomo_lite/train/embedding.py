@@ -114,6 +114,16 @@ class EmbeddingCache:
         self.feature_map = (scene_feature_map(model, target, cfg, device, desc="embedding cache (frozen backbone)")
                             if cfg.feature_smoothing > 1 else None)
 
+    def scene_map(self) -> fsl.LazyFeatureMap:
+        """A feature map over the whole scene (any pixel, labelled or not), built once per run: the
+        smoothed one when the run smooths, else a raw one (the scene pool's node embeddings)."""
+        if self.feature_map is not None:
+            return self.feature_map
+        if getattr(self, "_scene_map", None) is None:
+            self._scene_map = scene_feature_map(self.model, self.target, self.cfg, self.device,
+                                                desc="embedding cache, scene pool (frozen backbone)")
+        return self._scene_map
+
     def raw(self, rows, cols) -> torch.Tensor:
         """Unsmoothed embeddings (what training on the support set sees on the uncached path)."""
         if self.feature_map is None:

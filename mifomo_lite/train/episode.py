@@ -21,7 +21,7 @@ from .baselines import FeatureCache, run_baselines
 from .config import RunConfig
 from .domains import Domain, subsample_queries
 from .embedding import EmbeddingCache, embed_split
-from .evaluation import stage_metrics
+from .evaluation import node_embeddings, stage_metrics
 from .model import restore_episode_start
 from .phases import adapt_on_support, pseudo_label_pool, support_pool, train_intermediate_domain
 
@@ -74,8 +74,12 @@ def _evaluate(ctx: EpisodeContext, split, desc: str, seconds: dict):
         s_emb, q_emb, fmap = embed_split(ctx.model, ctx.target, split, cfg, ctx.device, progress_desc=desc,
                                          cache=ctx.embedding_cache)
         propagate = cfg.mode == "transductive" and cfg.report_with_lgc
-        stage = stage_metrics(ctx.model, split, cfg, s_emb, q_emb, propagate=propagate)
-    return stage, {"split": split, "support_emb": s_emb, "query_emb": q_emb, "feature_map": fmap}
+        # the scene pool's nodes: scored whenever the run propagates, and the pseudo-labels' pool
+        # when the run's own pool is "scene"
+        nodes = (node_embeddings(ctx.model, ctx.target, split, cfg, ctx.device, fmap, ctx.embedding_cache, q_emb)
+                 if propagate or (cfg.transductive_pool == "scene" and cfg.mode == "transductive") else None)
+        stage = stage_metrics(ctx.model, split, cfg, s_emb, q_emb, propagate=propagate, nodes=nodes)
+    return stage, {"split": split, "support_emb": s_emb, "query_emb": q_emb, "feature_map": fmap, "nodes": nodes}
 
 
 def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
@@ -94,9 +98,11 @@ def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
     trajectory = None
     if cfg.use_intermediate_domain:
         with timed(seconds, "adaptation_s"):
-            pool = (pseudo_label_pool(model, ctx.target, split, last["query_emb"], last["support_emb"], cfg)
+            pool = (pseudo_label_pool(model, ctx.target, split, last["query_emb"], last["support_emb"], cfg,
+                                      nodes=last["nodes"])
                     if cfg.mode == "transductive" else support_pool(split))
-            rec["pseudo_labels"] = {k: pool[k] for k in ("n_pseudo", "pseudo_accuracy", "warnings")}
+            rec["pseudo_labels"] = {k: pool[k] for k in ("n_pseudo", "pseudo_accuracy", "warnings")
+                                    + (("n_pseudo_scored", "pool", "pseudo_accuracy_scope") if "pool" in pool else ())}
             rec["pseudo_labels"]["kept_classes"] = [int(c) for c in pool["kept_classes"]]
             trajectory = train_intermediate_domain(model, ctx.target, ctx.sources, pool, cfg, ctx.device, seed, hist)
         rec["final"], last = _evaluate(ctx, split, f"episode {e}: query (final)", seconds)
@@ -104,5 +110,5 @@ def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
         rec["final"] = rec["after_support"]
     if ctx.feature_cache is not None:
         with timed(seconds, "baselines_s"):
-            rec["baselines"] = run_baselines(ctx.feature_cache, split)
+            rec.update(run_baselines(ctx.feature_cache, split))
     return EpisodeOutcome(rec, trajectory, hist, last, seconds)

@@ -212,25 +212,33 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
 
 
 def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.Tensor,
-                      support_emb: torch.Tensor, cfg: RunConfig, scores: Optional[torch.Tensor] = None) -> dict:
-    """Pseudo-labels for the query pixels (transductive): refine, then keep the top-k confident.
+                      support_emb: torch.Tensor, cfg: RunConfig, scores: Optional[torch.Tensor] = None,
+                      nodes: Optional[dict] = None) -> dict:
+    """Pseudo-labels for the unlabelled nodes of the run's pool (transductive): refine, then keep
+    the top-k confident.
 
-    ``scores``: ready ``[n_query, C]`` refined scores to select from (e.g. deliberately corrupted
+    The nodes are the query pixels (``transductive_pool="labelled"``) or, with
+    ``transductive_pool="scene"``, every pixel of the scene except the support (``nodes``, from
+    :func:`~.evaluation.node_embeddings`; the label mask is never read to pick them).
+    ``scores``: ready ``[n_nodes, C]`` refined scores to select from (e.g. deliberately corrupted
     ones in an experiment); by default they come from the prototype head and ``cfg``'s refiner.
     Returns the target pool: pixel coordinates and soft label vectors over the kept classes
-    (support pixels one-hot, pseudo-labelled pixels as chosen by ``pseudo_label_target``)."""
+    (support pixels one-hot, pseudo-labelled pixels as chosen by ``pseudo_label_target``), and
+    ``pseudo_accuracy`` — measured on the chosen nodes that are labelled query pixels (in the
+    scene pool, ``n_pseudo_scored`` of the ``n_pseudo``; the others have no ground truth)."""
     C = split.n_classes
     ys = torch.as_tensor(split.support_labels)
+    node_rows, node_cols, node_emb, query_pos = _pseudo_label_nodes(split, query_emb, cfg, nodes)
     if scores is not None:
         scores = torch.as_tensor(scores, dtype=torch.float32)
-        if scores.shape != (len(split.query_labels), C):
-            raise DataError(f"scores has shape {tuple(scores.shape)}; expected ({len(split.query_labels)}, {C}) "
-                            "= (query pixels, classes)")
+        if scores.shape != (len(node_rows), C):
+            raise DataError(f"scores has shape {tuple(scores.shape)}; expected ({len(node_rows)}, {C}) "
+                            f"= ({cfg.transductive_pool} pool nodes, classes)")
     elif cfg.pseudo_label_refiner == "lgc":
-        scores = propagated_scores(model, support_emb, split.support_labels, query_emb, C, cfg,
+        scores = propagated_scores(model, support_emb, split.support_labels, node_emb, C, cfg,
                                    cfg.pseudo_label_propagation)
     else:
-        probs = head_probabilities(model, query_emb, fsl.prototypes(support_emb, ys, C))
+        probs = head_probabilities(model, node_emb, fsl.prototypes(support_emb, ys, C))
         scores = fsl.refine_pseudo_labels(probs, method=cfg.pseudo_label_refiner, epsilon=cfg.eps_smoothing)
     sel = fsl.select_confident_pseudo_labels(scores.float(), onehot(ys, C), min_count=cfg.min_class_count,
                                              top_k=cfg.top_k_confident,
@@ -243,17 +251,46 @@ def pseudo_label_pool(model: nn.Module, target: Domain, split, query_emb: torch.
     s_y = onehot(remap[ys[s_keep]], len(kept))
     qi = sel.query_indices.long().numpy()
     q_y = sel.query_labels.float()
-    pseudo_true = split.query_labels[qi]
     pseudo_pred = kept[q_y.argmax(1)].numpy() if len(qi) else np.zeros(0, dtype=np.int64)
-    return {
-        "rows": np.concatenate([s_rows, split.query_rows[qi]]),
-        "cols": np.concatenate([s_cols, split.query_cols[qi]]),
+    out = {
+        "rows": np.concatenate([s_rows, node_rows[qi]]),
+        "cols": np.concatenate([s_cols, node_cols[qi]]),
         "y": torch.cat([s_y, q_y]) if len(qi) else s_y,
         "kept_classes": kept.numpy(),
         "n_pseudo": int(len(qi)),
-        "pseudo_accuracy": float((pseudo_true == pseudo_pred).mean() * 100) if len(qi) else float("nan"),
         "warnings": list(sel.warnings),
     }
+    out.update(_pseudo_label_accuracy(split, qi, pseudo_pred, query_pos))
+    return out
+
+
+def _pseudo_label_nodes(split, query_emb: torch.Tensor, cfg: RunConfig, nodes: Optional[dict]):
+    """``(rows, cols, embeddings, query_pos)`` of the pseudo-label candidates: the query pixels, or
+    the scene pool's nodes (``query_pos``: the query pixels' positions among them, for scoring)."""
+    if cfg.transductive_pool != "scene":
+        return split.query_rows, split.query_cols, query_emb, None
+    if nodes is None:
+        raise EpisodeError("transductive_pool='scene' needs the scene pool's nodes (evaluation.node_embeddings)")
+    return nodes["rows"], nodes["cols"], nodes["emb"], np.asarray(nodes["query_pos"])
+
+
+def _pseudo_label_accuracy(split, chosen: np.ndarray, pred: np.ndarray, query_pos: Optional[np.ndarray]) -> dict:
+    """Scoring only: the accuracy (%) of the chosen pseudo-labels against the ground truth of the
+    labelled query pixels among them (all of them in the labelled pool)."""
+    if query_pos is None:
+        true, hit = split.query_labels[chosen], np.ones(len(chosen), dtype=bool)
+        extra = {}
+    else:
+        where = np.full(1 + max(int(query_pos.max(initial=-1)), int(chosen.max(initial=-1))), -1, dtype=np.int64)
+        where[query_pos] = np.arange(len(query_pos))
+        q = where[chosen]
+        hit = q >= 0
+        true = split.query_labels[q[hit]]
+        extra = {"pool": "scene", "n_pseudo_scored": int(hit.sum()),
+                 "pseudo_accuracy_scope": "only the n_pseudo_scored pseudo-labels on labelled query pixels; "
+                                          "the others have no ground truth"}
+    acc = float((true == pred[hit]).mean() * 100) if hit.any() else float("nan")
+    return {"pseudo_accuracy": acc, **extra}
 
 
 def support_pool(split) -> dict:

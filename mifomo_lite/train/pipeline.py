@@ -52,7 +52,7 @@ from .model import (adaptation_options, backbone_is_frozen, build_model, make_op
                     trainable_state)
 from .phases import (adapt_on_support, pseudo_label_pool, run_target_ssl, support_pool, train_intermediate_domain,
                      train_source_phase)
-from .summary import paired_differences, summarise_episodes
+from .summary import paired_by_pool, paired_differences, summarise_episodes
 
 __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipeline",
            "embed_pixels", "set_phase_trainables", "adaptation_options", "make_optimizer",
@@ -149,5 +149,6 @@ def metrics_document(ctx: EpisodeContext, outcomes: list[EpisodeOutcome], adapte
         "episodes": [fsl.to_jsonable(r) for r in episodes],
         "summary": summarise_episodes(episodes),
         "paired": paired_differences(episodes),
+        "paired_by_pool": paired_by_pool(episodes),   # each pool against the baselines in the same pool
         "timings": timings,
     }

@@ -162,3 +162,29 @@ def results_table(rows: Iterable[Mapping], digits: int = 2) -> str:
         lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
+
+
+#: How every figure of the labelled pool is marked wherever it is shown.
+LABELLED_POOL_MARK = "uses the GT mask — optimistic"
+
+
+def pools_table(rows: Iterable[Mapping], digits: int = 2) -> str:
+    """Markdown table of the propagated results in both node pools, side by side: rows
+    ``{"name", "labelled", "scene", "paired_labelled", "paired_scene"}`` where each of the first two
+    is a ``{"mean", "std"}`` OA mapping (or None) and each paired value a
+    :func:`~mifomo_lite.train.summary.paired_differences` entry (kit − this method; or None)."""
+    lines = [f"| method | OA (%), labelled pool ({LABELLED_POOL_MARK}) | OA (%), scene pool (every pixel a node) "
+             f"| kit − method, paired, labelled pool ({LABELLED_POOL_MARK}) | kit − method, paired, scene pool |",
+             "|---|---|---|---|---|"]
+    for r in rows:
+        cells = [fmt_pm(r[k]["mean"], r[k]["std"], digits) if r.get(k) else "—" for k in ("labelled", "scene")]
+        cells += [_paired_cell(r.get(k), digits) for k in ("paired_labelled", "paired_scene")]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _paired_cell(p: Optional[Mapping], digits: int) -> str:
+    if not p:
+        return "—"
+    pval = f", p = {p['p']:.2g}" if p.get("p") is not None else ""
+    return f"{p['mean']:+.{digits}f} ± {p['std']:.{digits}f} ({p['wins']}/{p['n']} ahead{pval})"

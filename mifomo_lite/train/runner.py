@@ -22,8 +22,8 @@ from .config import ABLATIONS, RunConfig
 from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
 
-__all__ = ["run_to_folder", "write_run_folder", "results_rows", "whole_scene_map", "ablate",
-           "default_run_dir"]
+__all__ = ["run_to_folder", "write_run_folder", "results_rows", "pool_rows", "pool_comparison", "whole_scene_map",
+           "ablate", "default_run_dir"]
 
 STAGE_LABELS = {
     "final/propagated": "MIFOMO-lite (final, with propagation)",
@@ -39,16 +39,66 @@ def default_run_dir(cfg: RunConfig, root: str = "runs", target: Optional[str] = 
     return default_dir(root, cfg.preset, target or cfg.target, cfg.adaptation)
 
 
-def results_rows(summary: dict) -> list[dict]:
-    """Rows for :func:`report.results_table`: kit stages first, then baselines."""
+def results_rows(summary: dict, pool: Optional[str] = None) -> list[dict]:
+    """Rows for :func:`report.results_table`: kit stages first, then baselines. ``pool``: the run's
+    ``transductive_pool``; when given, every propagated row names it (the labelled pool's as
+    "uses the GT mask — optimistic")."""
+    mark = {None: "", "labelled": f" [labelled pool: {R.LABELLED_POOL_MARK}]", "scene": " [scene pool]"}[pool]
     rows = []
     for key, label in STAGE_LABELS.items():
         if key in summary:
-            rows.append({"name": label, **summary[key]})
+            rows.append({"name": label + (mark if key.endswith("/propagated") else ""), **summary[key]})
     for key, value in summary.items():
         if key.startswith("baseline/"):
-            rows.append({"name": "baseline: " + key.split("/", 1)[1], **value})
+            name = key.split("/", 1)[1]
+            rows.append({"name": "baseline: " + name + (mark if "propagation" in name else ""), **value})
     return rows
+
+
+POOL_STAGE_LABELS = {
+    "final": "MIFOMO-lite (final, with propagation)",
+    "after_support": "after support-only adaptation, with propagation",
+}
+
+
+def pool_rows(summary: dict, paired_by_pool: Optional[dict] = None) -> list[dict]:
+    """Rows for :func:`report.pools_table`: the kit's propagated stages, then the baselines, each
+    with its OA in the labelled and in the scene pool and the paired kit − baseline difference in
+    each pool (``metrics["paired_by_pool"]``)."""
+    paired_by_pool = paired_by_pool or {}
+    rows = []
+    for stage, label in POOL_STAGE_LABELS.items():
+        oa = {pool: summary.get(f"{stage}/propagated_{pool}_pool", {}).get("OA") for pool in ("labelled", "scene")}
+        if any(oa.values()):
+            rows.append({"name": label, **oa})
+    names = [k.split("/", 1)[1] for k in summary if k.startswith("baseline_labelled_pool/")]
+    for name in names:
+        row = {"name": "baseline: " + name}
+        for pool in ("labelled", "scene"):
+            row[pool] = summary.get(f"baseline_{pool}_pool/{name}", {}).get("OA")
+            row[f"paired_{pool}"] = paired_by_pool.get(pool, {}).get(name)
+        rows.append(row)
+    return rows
+
+
+def pool_comparison(m: dict) -> str:
+    """The propagated results in both node pools side by side (markdown), with the pool the run
+    trained with named; empty when the run did not propagate."""
+    rows = pool_rows(m.get("summary", {}), m.get("paired_by_pool"))
+    if not rows:
+        return ""
+    pool = m.get("config", {}).get("transductive_pool", "labelled")
+    own = (f"labelled ({R.LABELLED_POOL_MARK})" if pool == "labelled" else "scene (every pixel of the scene a node; "
+           "the label mask only samples the support and scores)")
+    return "\n".join([
+        "Propagation over both node pools, from the same embeddings. Labelled pool = the ground-truth-"
+        f"labelled pixels (the paper's protocol; {R.LABELLED_POOL_MARK}); scene pool = every pixel "
+        f"of the scene except the support (what a user without ground truth has). This run's own pool "
+        f"(its pseudo-labels and the rows above marked 'with propagation'): {own}. The SVMs are inductive: the "
+        "same in both pools.",
+        "",
+        R.pools_table(rows),
+    ])
 
 
 def best_kit_and_baseline(summary: dict) -> tuple[Optional[tuple], Optional[tuple]]:
@@ -204,10 +254,15 @@ def render_report(m: dict) -> str:
         "",
         "## Results (mean ± population std over test episodes)",
         "",
-        R.results_table(results_rows(m["summary"])),
+        R.results_table(results_rows(m["summary"], cfg.get("transductive_pool", "labelled"))),
         "",
         verdict(m["summary"], m.get("paired")),
         "",
+    ]
+    both = pool_comparison(m)
+    if both:
+        lines += ["## Both propagation pools", "", both, ""]
+    lines += [
         "No model selection on the test set: every number is measured after a fixed number of steps.",
     ]
     if m.get("figures"):
@@ -278,8 +333,6 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
     ``jobs`` / ``executor``: how the rows run (:func:`mifomo_lite.sweep.run_tasks`); every row is
     seeded on its own, so the results and the folder are the same however they run."""
-    from ..sweep import run_tasks
-
     names = list(names or ABLATIONS)
     for name in names:
         if name not in ABLATIONS:
@@ -294,6 +347,8 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
 
 def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_scene, source_scenes,
                  jobs: int, executor: str) -> dict:
+    from ..sweep import run_tasks
+
     serial = jobs == 1 and executor == "local"
     if not serial:
         log(f"{len(names)} ablations, {jobs} at a time ({executor}): {', '.join(names)}")
