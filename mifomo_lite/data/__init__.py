@@ -14,7 +14,8 @@ Typical use::
         ...
 
 Module map: :mod:`.registry` (scene facts, URLs, checksums), :mod:`.scene` (the ``Scene``
-container and input checks), :mod:`.io` (MATLAB v5/v7.3, NumPy, ENVI readers), :mod:`.download`
+container and input checks), :mod:`.io` (file readers: MATLAB v5/v7.3 in :mod:`.io_matlab`, NumPy, TIFF and ENVI in
+:mod:`.io_envi_tiff`, shared checks in :mod:`.io_common`), :mod:`.download`
 (safe downloads, checksum records), :mod:`.loaders` (``load_scene``, ``fetch_scene``),
 :mod:`.synthetic`, :mod:`.preprocess`, :mod:`.splits`, :mod:`.plots`, :mod:`.cli`.
 """
