@@ -16,13 +16,14 @@ import numpy as np
 from ..errors import DataError, DataFileNotFound
 from ..utils import sha256_file
 from . import download as dl
+from .checks import ClassNames, check_label_map
 from .datafolder import TENSORLY_IP, candidate_paths, data_root, locate_file, tensorly_indian_pines
 from .fetch import fetch_scene, manual_download_message
 from .io import ArrayRead, orient_cube, orient_labels, read_array
 from .own_scene import load_path
 from .registry import SCENES, FileSpec, SceneInfo, get_scene_info, resolve_scene_name, \
     unknown_scene_message
-from .scene import ClassNames, Scene, check_label_map
+from .scene import Scene
 
 
 def load_scene(name_or_path: Any, root: Any = None, download: bool = False, *,

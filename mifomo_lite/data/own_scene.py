@@ -10,8 +10,9 @@ from typing import Any, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError, DataFileNotFound
+from .checks import ClassNames, check_label_map, check_same_grid
 from .io import ArrayRead, list_variables, orient_cube, read_array
-from .scene import ClassNames, Scene, check_label_map, check_same_grid
+from .scene import Scene
 from .validate import downsample_labels, resolution_hint
 
 
