@@ -10,7 +10,7 @@ import pytest
 import scipy.io
 
 from mifomo_lite.data import check_label_map, list_variables, read_array
-from mifomo_lite.data.io import choose_key, file_format
+from mifomo_lite.data.io_common import choose_key, file_format
 from mifomo_lite.errors import DataError, DataFileNotFound
 
 

@@ -14,7 +14,7 @@ import scipy.io
 from mifomo_lite.data import SCENES, Scene, get_scene_info, load_scene
 from mifomo_lite.data import registry as registry_mod
 from mifomo_lite.data.download import sidecar_path
-from mifomo_lite.data.loaders import data_root, tensorly_indian_pines
+from mifomo_lite.data.datafolder import data_root, tensorly_indian_pines
 from mifomo_lite.errors import ChecksumError, DataError, DataFileNotFound
 
 from test_data_io import write_mat73

@@ -14,18 +14,25 @@ Typical use::
         ...
 
 Module map: :mod:`.registry` (scene facts, URLs, checksums), :mod:`.scene` (the ``Scene``
-container and input checks), :mod:`.io` (MATLAB v5/v7.3, NumPy, ENVI readers), :mod:`.download`
-(safe downloads, checksum records), :mod:`.loaders` (``load_scene``, ``fetch_scene``),
-:mod:`.synthetic`, :mod:`.preprocess`, :mod:`.splits`, :mod:`.plots`, :mod:`.cli`.
+container), :mod:`.checks` (cube and label-map checks), :mod:`.io` (file readers: MATLAB
+v5/v7.3 in :mod:`.io_matlab`, NumPy, TIFF and ENVI in :mod:`.io_envi_tiff`, what they share in
+:mod:`.io_common`), :mod:`.download` (safe downloads, checksum records), :mod:`.datafolder`
+(where scene files are found), :mod:`.fetch` (``fetch_scene``), :mod:`.loaders`
+(``load_scene``), :mod:`.own_scene` (``load_path``: your own files), :mod:`.synthetic`,
+:mod:`.preprocess`, :mod:`.splits`, :mod:`.plots`, :mod:`.cli`.
 """
 
+from .checks import check_cube, check_label_map, remap_labels
+from .datafolder import data_root, scene_dir
 from .download import check_file, download_file, is_offline
+from .fetch import fetch_scene
 from .io import list_variables, read_array
-from .loaders import data_root, fetch_scene, load_path, load_scene, scene_dir
+from .loaders import load_scene
+from .own_scene import load_path
 from .preprocess import (PreparedScene, prepare_scene, preprocess_cube, preprocess_scene,
                          reflect_pad)
 from .registry import SCENES, FileSpec, SceneInfo, get_scene_info, list_scenes
-from .scene import Scene, check_cube, check_label_map, remap_labels
+from .scene import Scene
 from .splits import Episode, EpisodeSampler, FewShotSplit, few_shot_split
 from .synthetic import endmember_spectra, synthetic_domain_pair, synthetic_scene
 

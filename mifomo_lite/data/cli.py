@@ -7,8 +7,10 @@ import json
 import sys
 from typing import Any, Dict
 
+from .datafolder import data_root
 from .download import describe_status
-from .loaders import available_locally, data_root, fetch_scene, load_scene
+from .fetch import fetch_scene
+from .loaders import available_locally, load_scene
 from .registry import get_scene_info, list_scenes
 from .scene import Scene
 

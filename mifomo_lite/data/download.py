@@ -70,55 +70,80 @@ def download_file(url: str, dest: Any, sha256: Optional[str] = None, *,
             f"refusing to download {url}: MIFOMO_OFFLINE is set. Unset it, or place the file at "
             f"{dest} yourself")
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    hasher = hashlib.sha256()
-    received = 0
-    total: Optional[int] = None
+    transfer = _Transfer(url)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else expected_size
-            with atomic_path(dest) as tmp, open(tmp, "wb") as out, \
-                    _progress(total, desc or dest.name, progress) as bar:
-                while True:
-                    block = response.read(chunk_size)
-                    if not block:
-                        break
-                    out.write(block)
-                    hasher.update(block)
-                    received += len(block)
-                    bar.update(len(block))
-                if length and length.isdigit() and received != int(length):
-                    raise DownloadError(
-                        f"download of {url} was interrupted: received {received:,} of "
-                        f"{int(length):,} bytes; nothing was saved, try again")
-                digest = hasher.hexdigest()
-                if sha256 is not None and digest.lower() != sha256.lower():
-                    raise ChecksumError(
-                        f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got "
-                        f"{digest} ({received:,} bytes). The file was not saved. The server may "
-                        "have changed the file, or a proxy altered it.")
-                out.flush()
-                os.fsync(out.fileno())
+            return _receive(response, dest, transfer, sha256=sha256, expected_size=expected_size,
+                            chunk_size=chunk_size, label=desc or dest.name, progress=progress)
     except (DownloadError, ChecksumError):
         raise
-    except urllib.error.HTTPError as exc:
-        raise DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from None
-    except http.client.IncompleteRead as exc:
+    except (OSError, http.client.HTTPException) as exc:
+        raise _transfer_failure(exc, transfer, dest, timeout) from None
+
+
+class _Transfer:
+    """What is known about a transfer in flight, for the error message if it fails."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.received = 0
+        self.total: Optional[int] = None
+
+
+def _receive(response: Any, dest: Path, transfer: _Transfer, *, sha256: Optional[str],
+             expected_size: Optional[int], chunk_size: int, label: str, progress: bool) -> str:
+    """Stream ``response`` into a temporary file beside ``dest`` while hashing it; check the
+    length against ``Content-Length`` and the hash against ``sha256``, and only then let the
+    temporary file replace ``dest``. Returns the sha256 (hex)."""
+    url = transfer.url
+    hasher = hashlib.sha256()
+    length = response.headers.get("Content-Length")
+    transfer.total = int(length) if length and length.isdigit() else expected_size
+    with atomic_path(dest) as tmp, open(tmp, "wb") as out, \
+            _progress(transfer.total, label, progress) as bar:
+        while True:
+            block = response.read(chunk_size)
+            if not block:
+                break
+            out.write(block)
+            hasher.update(block)
+            transfer.received += len(block)
+            bar.update(len(block))
+        received = transfer.received
+        if length and length.isdigit() and received != int(length):
+            raise DownloadError(
+                f"download of {url} was interrupted: received {received:,} of "
+                f"{int(length):,} bytes; nothing was saved, try again")
+        digest = hasher.hexdigest()
+        if sha256 is not None and digest.lower() != sha256.lower():
+            raise ChecksumError(
+                f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got "
+                f"{digest} ({received:,} bytes). The file was not saved. The server may "
+                "have changed the file, or a proxy altered it.")
+        out.flush()
+        os.fsync(out.fileno())
+    return digest
+
+
+def _transfer_failure(exc: BaseException, transfer: _Transfer, dest: Path,
+                      timeout: float) -> DownloadError:
+    """The :class:`DownloadError` that explains a network or file error during a transfer."""
+    url, received, total = transfer.url, transfer.received, transfer.total
+    if isinstance(exc, urllib.error.HTTPError):
+        return DownloadError(f"download of {url} failed: HTTP {exc.code} {exc.reason}")
+    if isinstance(exc, http.client.IncompleteRead):
         got = received + len(exc.partial or b"")
         expected = f" of {total:,}" if total else ""
-        raise DownloadError(f"download of {url} was interrupted after {got:,}{expected} bytes; "
-                            "nothing was saved, try again") from None
-    except urllib.error.URLError as exc:
-        raise DownloadError(
+        return DownloadError(f"download of {url} was interrupted after {got:,}{expected} bytes; "
+                             "nothing was saved, try again")
+    if isinstance(exc, urllib.error.URLError):
+        return DownloadError(
             f"cannot reach {url} ({exc.reason}). Are you offline? You can download the file "
-            f"elsewhere and copy it to {dest}") from None
-    except (socket.timeout, TimeoutError):
-        raise DownloadError(f"download of {url} timed out after {timeout:g} s; nothing was saved"
-                            ) from None
-    except (OSError, http.client.HTTPException) as exc:
-        raise DownloadError(f"download of {url} failed after {received:,} bytes "
-                            f"({type(exc).__name__}: {exc}); nothing was saved") from None
-    return digest
+            f"elsewhere and copy it to {dest}")
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return DownloadError(f"download of {url} timed out after {timeout:g} s; nothing was saved")
+    return DownloadError(f"download of {url} failed after {received:,} bytes "
+                         f"({type(exc).__name__}: {exc}); nothing was saved")
 
 
 class _NullBar:

@@ -18,7 +18,7 @@ Both return pixel *coordinates* plus 0-based labels; combine them with a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -138,41 +138,54 @@ def few_shot_split(scene_or_labels: Any, n_shot: int = 5, seed: int = 0, *,
         raise EpisodeError("use_masks=True but the scene has no train/test masks")
     pool_map = train if use_masks else labels
     n_classes = len(names) if names is not None else int(labels.max())
-    rng = np.random.default_rng(seed)
     pool_r, pool_c = np.nonzero(pool_map)
     pool_y = pool_map[pool_r, pool_c] - 1
-    s_rows, s_cols, s_labels = [], [], []
-    chosen = np.zeros(pool_r.size, dtype=bool)
     test_counts = (np.bincount(test.ravel(), minlength=n_classes + 1)[1:] if use_masks
                    else None)
+    picks = _draw_support(np.random.default_rng(seed), pool_y, n_classes, n_shot, test_counts,
+                          lambda c: _class_label(c, names, orig))
+    if use_masks:
+        q_r, q_c = np.nonzero(test)
+        q_y = test[q_r, q_c] - 1
+    else:
+        chosen = np.zeros(pool_r.size, dtype=bool)
+        for pick in picks:
+            chosen[pick] = True
+        q_r, q_c, q_y = pool_r[~chosen], pool_c[~chosen], pool_y[~chosen]
+    return FewShotSplit(
+        support_rows=np.concatenate([pool_r[p] for p in picks]).astype(np.int64),
+        support_cols=np.concatenate([pool_c[p] for p in picks]).astype(np.int64),
+        support_labels=np.concatenate([np.full(n_shot, c, dtype=np.int64)
+                                       for c in range(n_classes)]),
+        query_rows=q_r.astype(np.int64), query_cols=q_c.astype(np.int64),
+        query_labels=q_y.astype(np.int64), n_classes=n_classes, n_shot=n_shot, seed=int(seed),
+        class_names=names)
+
+
+def _draw_support(rng: np.random.Generator, pool_y: np.ndarray, n_classes: int, n_shot: int,
+                  test_counts: Optional[np.ndarray], label: Callable[[int], str]
+                  ) -> List[np.ndarray]:
+    """Indices into the pool of ``n_shot`` support pixels per class, class by class.
+
+    ``test_counts`` (test-mask pixels per class) is given when the query set is a separate test
+    mask: the pool then needs only ``n_shot`` pixels per class, otherwise ``n_shot + 1`` so that
+    every class keeps at least one query pixel. ``label(c)`` names class ``c`` in errors.
+    """
+    use_masks = test_counts is not None
+    picks = []
     for c in range(n_classes):
         idx = np.flatnonzero(pool_y == c)
         need = n_shot if use_masks else n_shot + 1
         if idx.size < need:
             where = "training-mask pixels" if use_masks else "labelled pixels"
             raise EpisodeError(
-                f"class {_class_label(c, names, orig)} has only {idx.size} {where}; a "
+                f"class {label(c)} has only {idx.size} {where}; a "
                 f"{n_shot}-shot split needs at least {need} (n_shot support"
                 f"{'' if use_masks else ' + 1 query'}). Use fewer shots or drop the class.")
-        if use_masks and test_counts is not None and test_counts[c] == 0:
-            raise EpisodeError(f"class {_class_label(c, names, orig)} has no test-mask pixels")
-        pick = rng.choice(idx, size=n_shot, replace=False)
-        chosen[pick] = True
-        s_rows.append(pool_r[pick])
-        s_cols.append(pool_c[pick])
-        s_labels.append(np.full(n_shot, c, dtype=np.int64))
-    if use_masks:
-        q_r, q_c = np.nonzero(test)
-        q_y = test[q_r, q_c] - 1
-    else:
-        q_r, q_c, q_y = pool_r[~chosen], pool_c[~chosen], pool_y[~chosen]
-    return FewShotSplit(
-        support_rows=np.concatenate(s_rows).astype(np.int64),
-        support_cols=np.concatenate(s_cols).astype(np.int64),
-        support_labels=np.concatenate(s_labels),
-        query_rows=q_r.astype(np.int64), query_cols=q_c.astype(np.int64),
-        query_labels=q_y.astype(np.int64), n_classes=n_classes, n_shot=n_shot, seed=int(seed),
-        class_names=names)
+        if use_masks and test_counts[c] == 0:
+            raise EpisodeError(f"class {label(c)} has no test-mask pixels")
+        picks.append(rng.choice(idx, size=n_shot, replace=False))
+    return picks
 
 
 # ------------------------------------------------------------------------------ episode sampler

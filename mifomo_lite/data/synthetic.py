@@ -78,6 +78,108 @@ def _bands(value: FloatOrBands, n_bands: int, name: str) -> np.ndarray:
     return arr
 
 
+def _checked_classes(height: int, width: int, n_bands: int, n_classes: int,
+                     class_ids: Optional[Sequence[int]], class_priors: Optional[Sequence[float]],
+                     background_fraction: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Validate the scene design; return the sorted class material ids and normalised priors."""
+    if height < 4 or width < 4 or n_bands < 1:
+        raise ConfigError(f"synthetic scene too small: {height}×{width}×{n_bands}")
+    if class_ids is None:
+        if n_classes < 1:
+            raise ConfigError(f"n_classes must be ≥ 1, not {n_classes}")
+        ids = np.arange(1, int(n_classes) + 1)
+    else:
+        ids = np.asarray(sorted(int(i) for i in class_ids), dtype=np.int64)
+        if ids.size == 0 or ids.min() < 1 or np.unique(ids).size != ids.size:
+            raise ConfigError(f"class_ids must be distinct positive integers, got {list(class_ids)}")
+    n_cls = ids.size
+    if class_priors is None:
+        priors = np.full(n_cls, 1.0 / n_cls)
+    else:
+        priors = np.asarray(class_priors, dtype=np.float64)
+        if priors.shape != (n_cls,) or (priors < 0).any() or priors.sum() <= 0:
+            raise ConfigError(f"class_priors needs {n_cls} non-negative values, got {priors}")
+        priors = priors / priors.sum()
+    if not 0.0 <= background_fraction < 1.0:
+        raise ConfigError(f"background_fraction must be in [0, 1), not {background_fraction}")
+    return ids, priors
+
+
+def _warped_voronoi(rng: np.random.Generator, height: int, width: int, total: int) -> np.ndarray:
+    """Region id (0..total−1) per pixel of a Voronoi tessellation whose distances are measured
+    in smoothly warped coordinates, so the regions are irregular but spatially coherent."""
+    from scipy.spatial import cKDTree
+
+    yy, xx = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64),
+                         indexing="ij")
+    warp = 0.12 * min(height, width)
+    sig = max(height, width) / 10.0
+    wy = yy + warp * _smooth_field(rng, (height, width), sig)
+    wx = xx + warp * _smooth_field(rng, (height, width), sig)
+    centres = np.column_stack([rng.uniform(0, height, total), rng.uniform(0, width, total)])
+    _, region = cKDTree(centres).query(np.column_stack([wy.ravel(), wx.ravel()]))
+    return region.reshape(height, width)
+
+
+def _region_classes(rng: np.random.Generator, region: np.ndarray, total: int, n_cls: int,
+                    n_bg: int, priors: np.ndarray) -> np.ndarray:
+    """Class (0 = background) of each region. The ``n_cls`` largest regions get one class each,
+    so every class exists and is as large as possible; the rest follow the priors, except
+    ``n_bg`` random ones left as background."""
+    sizes = np.bincount(region.ravel(), minlength=total)
+    order = np.argsort(-sizes, kind="stable")
+    region_class = np.zeros(total, dtype=np.int64)
+    region_class[order[:n_cls]] = rng.permutation(n_cls) + 1
+    rest = order[n_cls:]
+    rest = rest[rng.permutation(rest.size)]
+    region_class[rest[:n_bg]] = 0
+    region_class[rest[n_bg:]] = rng.choice(n_cls, size=max(rest.size - n_bg, 0), p=priors) + 1
+    return region_class
+
+
+def _scene_endmembers(wl: np.ndarray, ids: np.ndarray, library_seed: int) -> np.ndarray:
+    """Endmember rows sampled at ``wl``: row 0 is the background (the mean of two non-class
+    library materials), row ``c`` the material of class ``c``."""
+    class_spec = endmember_spectra(wl, ids, library_seed)
+    bg_ids = [10_000 + int(library_seed) * 10 + j for j in range(2)]
+    bg_spec = endmember_spectra(wl, bg_ids, library_seed)
+    return np.vstack([0.5 * (bg_spec[0] + bg_spec[1]), class_spec])
+
+
+def _mixed_cube(labels: np.ndarray, endmembers: np.ndarray, mixing_sigma: float) -> np.ndarray:
+    """Linear mixture cube (H, W, bands): abundances are the one-hot class maps blurred by
+    ``mixing_sigma`` pixels, so pixels near boundaries mix their neighbours' materials."""
+    from scipy.ndimage import gaussian_filter
+
+    height, width = labels.shape
+    k = endmembers.shape[0]
+    abund = np.zeros((height, width, k), dtype=np.float64)
+    for j in range(k):
+        onehot = (labels == j).astype(np.float64)
+        abund[:, :, j] = gaussian_filter(onehot, mixing_sigma, mode="nearest") \
+            if mixing_sigma > 0 else onehot
+    abund /= abund.sum(axis=2, keepdims=True)
+    cube = abund.reshape(-1, k) @ endmembers
+    return cube.reshape(height, width, -1)
+
+
+def _vary_and_degrade(rng: np.random.Generator, cube: np.ndarray, region: np.ndarray, total: int,
+                      *, variability: float, illumination: float, gain: FloatOrBands,
+                      offset: FloatOrBands, noise_std: float) -> np.ndarray:
+    """Per-region and per-pixel brightness, smooth illumination, sensor gain/offset and noise."""
+    height, width, n_bands = cube.shape
+    region_gain = 1.0 + variability * rng.standard_normal(total)
+    pixel_gain = 1.0 + variability * rng.standard_normal((height, width))
+    cube *= (region_gain[region] * pixel_gain)[:, :, None]
+    if illumination:
+        cube *= (1.0 + float(illumination) * _smooth_field(rng, (height, width),
+                                                            max(height, width) / 3.0))[:, :, None]
+    cube = cube * _bands(gain, n_bands, "gain") + _bands(offset, n_bands, "offset")
+    if noise_std:
+        cube = cube + float(noise_std) * rng.standard_normal(cube.shape)
+    return cube
+
+
 def synthetic_scene(height: int = 64, width: int = 64, n_bands: int = 100,
                     n_classes: int = 10, *, class_ids: Optional[Sequence[int]] = None,
                     wavelength_range: Tuple[float, float] = (400.0, 2500.0),
@@ -111,88 +213,21 @@ def synthetic_scene(height: int = 64, width: int = 64, n_bands: int = 100,
 
     A 64×64×100 scene takes a few milliseconds.
     """
-    from scipy.ndimage import gaussian_filter
-    from scipy.spatial import cKDTree
-
-    if height < 4 or width < 4 or n_bands < 1:
-        raise ConfigError(f"synthetic scene too small: {height}×{width}×{n_bands}")
-    if class_ids is None:
-        if n_classes < 1:
-            raise ConfigError(f"n_classes must be ≥ 1, not {n_classes}")
-        ids = np.arange(1, int(n_classes) + 1)
-    else:
-        ids = np.asarray(sorted(int(i) for i in class_ids), dtype=np.int64)
-        if ids.size == 0 or ids.min() < 1 or np.unique(ids).size != ids.size:
-            raise ConfigError(f"class_ids must be distinct positive integers, got {list(class_ids)}")
+    ids, priors = _checked_classes(height, width, n_bands, n_classes, class_ids, class_priors,
+                                   background_fraction)
     n_cls = ids.size
-    if class_priors is None:
-        priors = np.full(n_cls, 1.0 / n_cls)
-    else:
-        priors = np.asarray(class_priors, dtype=np.float64)
-        if priors.shape != (n_cls,) or (priors < 0).any() or priors.sum() <= 0:
-            raise ConfigError(f"class_priors needs {n_cls} non-negative values, got {priors}")
-        priors = priors / priors.sum()
-    if not 0.0 <= background_fraction < 1.0:
-        raise ConfigError(f"background_fraction must be in [0, 1), not {background_fraction}")
-
     rng = np.random.default_rng([int(seed), 104729])
-    n_lab = int(n_regions) if n_regions is not None else max(3 * n_cls, 12)
-    n_lab = max(n_lab, n_cls)
+    n_lab = max(int(n_regions) if n_regions is not None else max(3 * n_cls, 12), n_cls)
     n_bg = int(round(n_lab * background_fraction / (1.0 - background_fraction)))
     total = n_lab + n_bg
-
-    # Warped Voronoi tessellation → region id per pixel.
-    yy, xx = np.meshgrid(np.arange(height, dtype=np.float64), np.arange(width, dtype=np.float64),
-                         indexing="ij")
-    warp = 0.12 * min(height, width)
-    sig = max(height, width) / 10.0
-    wy = yy + warp * _smooth_field(rng, (height, width), sig)
-    wx = xx + warp * _smooth_field(rng, (height, width), sig)
-    centres = np.column_stack([rng.uniform(0, height, total), rng.uniform(0, width, total)])
-    _, region = cKDTree(centres).query(np.column_stack([wy.ravel(), wx.ravel()]))
-    region = region.reshape(height, width)
-    sizes = np.bincount(region.ravel(), minlength=total)
-
-    # Region → class (0 = background). The n_cls largest regions get one class each, so every
-    # class exists and is as large as possible; the rest follow the priors / background share.
-    order = np.argsort(-sizes, kind="stable")
-    region_class = np.zeros(total, dtype=np.int64)
-    region_class[order[:n_cls]] = rng.permutation(n_cls) + 1
-    rest = order[n_cls:]
-    rest = rest[rng.permutation(rest.size)]
-    region_class[rest[:n_bg]] = 0
-    region_class[rest[n_bg:]] = rng.choice(n_cls, size=max(rest.size - n_bg, 0), p=priors) + 1
-    labels = region_class[region]
-
-    # Spectra: classes from the library; background is a mix of two non-class materials.
+    region = _warped_voronoi(rng, height, width, total)
+    labels = _region_classes(rng, region, total, n_cls, n_bg, priors)[region]
     wl = np.linspace(wavelength_range[0], wavelength_range[1], int(n_bands))
-    class_spec = endmember_spectra(wl + spectral_shift_nm, ids, library_seed)
-    bg_ids = [10_000 + int(library_seed) * 10 + j for j in range(2)]
-    bg_spec = endmember_spectra(wl + spectral_shift_nm, bg_ids, library_seed)
-    endmembers = np.vstack([0.5 * (bg_spec[0] + bg_spec[1]), class_spec])  # row 0 = background
-
-    # Abundances: blurred one-hot maps of the region classes.
-    k = endmembers.shape[0]
-    abund = np.zeros((height, width, k), dtype=np.float64)
-    for j in range(k):
-        onehot = (labels == j).astype(np.float64)
-        abund[:, :, j] = gaussian_filter(onehot, mixing_sigma, mode="nearest") \
-            if mixing_sigma > 0 else onehot
-    abund /= abund.sum(axis=2, keepdims=True)
-    cube = abund.reshape(-1, k) @ endmembers
-    cube = cube.reshape(height, width, -1)
-
-    # Variability: per region and per pixel brightness, smooth illumination, gain/offset, noise.
-    region_gain = 1.0 + variability * rng.standard_normal(total)
-    pixel_gain = 1.0 + variability * rng.standard_normal((height, width))
-    cube *= (region_gain[region] * pixel_gain)[:, :, None]
-    if illumination:
-        cube *= (1.0 + float(illumination) * _smooth_field(rng, (height, width),
-                                                            max(height, width) / 3.0))[:, :, None]
-    cube = cube * _bands(gain, wl.size, "gain") + _bands(offset, wl.size, "offset")
-    if noise_std:
-        cube = cube + float(noise_std) * rng.standard_normal(cube.shape)
-
+    cube = _mixed_cube(labels, _scene_endmembers(wl + spectral_shift_nm, ids, library_seed),
+                       mixing_sigma)
+    cube = _vary_and_degrade(rng, cube, region, total, variability=variability,
+                             illumination=illumination, gain=gain, offset=offset,
+                             noise_std=noise_std)
     params: Dict[str, Any] = dict(
         height=height, width=width, n_bands=int(n_bands), class_ids=ids.tolist(),
         wavelength_range=list(map(float, wavelength_range)), spectral_shift_nm=spectral_shift_nm,

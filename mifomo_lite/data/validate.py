@@ -22,7 +22,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import DataError
-from .scene import Scene, check_cube
+from .checks import check_cube
+from .scene import Scene
 
 __all__ = ["validate_scene", "drop_classes", "constant_spread"]
 
