@@ -162,6 +162,33 @@ def _sample_pool_episode(pool: dict, n_shot: int, n_query: int, rng: np.random.G
     return np.concatenate(s_idx), np.concatenate(q_idx), np.concatenate(s_lab)
 
 
+def _source_episodes(sources: Sequence[Domain], cfg: RunConfig, seed: int, device) -> Callable:
+    """``draw(t)`` → ``(sx, sy, qx, qy, n_way)``: the source episode of intermediate step ``t``
+    from the scene(s) ``cfg.intermediate_sources`` names — ``first``: sources[0]; ``round_robin``:
+    sources[t mod n]; ``all``: one episode of every source, their classes numbered one after
+    another. Source k's sampler is seeded ``seed + 5 + 17·k``."""
+    used = sources[:1] if cfg.intermediate_sources == "first" else list(sources)
+    samplers = [D.EpisodeSampler((np.stack([s.rows, s.cols], 1), s.labels), n_way=cfg.source_n_way,
+                                 n_shot=cfg.intermediate_n_shot, n_query=cfg.intermediate_n_query,
+                                 n_episodes=None, seed=seed + 5 + 17 * k) for k, s in enumerate(used)]
+
+    def one(k: int, index: int):
+        ep = samplers[k].episode(index)
+        return (*ep.to_tensors(used[k].prepared, device=device), ep.n_way)
+
+    def draw(t: int):
+        if cfg.intermediate_sources != "all":
+            return one(t % len(used), t // len(used))
+        parts, offset = [], 0
+        for k in range(len(used)):
+            sx, sy, qx, qy, n = one(k, t)
+            parts.append((sx, sy + offset, qx, qy + offset))
+            offset += n
+        return (*(torch.cat([p[i] for p in parts]) for i in range(4)), offset)
+
+    return draw
+
+
 def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequence[Domain], pool: dict,
                               cfg: RunConfig, device: torch.device, seed: int, history: dict) -> list:
     """Intermediate-domain training with the Wasserstein λ scheduler (SPEC §8.6–8.7)."""
@@ -169,11 +196,8 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
         return []
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    src = sources[0]
     n_tgt = pool["y"].shape[1]
-    sampler = D.EpisodeSampler((np.stack([src.rows, src.cols], 1), src.labels), n_way=cfg.source_n_way,
-                               n_shot=cfg.intermediate_n_shot, n_query=cfg.intermediate_n_query,
-                               n_episodes=None, seed=seed + 5)
+    draw = _source_episodes(sources, cfg, seed, device)
     sched = fsl.MixupScheduler(perturbation_range=cfg.perturbation_range, temperature=cfg.mixup_temperature,
                                form=cfg.mixup_temperature_form)
     opt = make_optimizer(model, cfg)
@@ -183,9 +207,7 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
     scaler = _scaler(device, cfg.amp)
     N = cfg.intermediate_steps
     for t in range(N):
-        ep = sampler.episode(t)
-        n_src = ep.n_way  # source classes of this episode (all of them by default)
-        sx, sy, qx, qy = ep.to_tensors(src.prepared, device=device)
+        sx, sy, qx, qy, n_src = draw(t)  # n_src: source classes of this step (all of them by default)
         ts, tq, ts_lab = _sample_pool_episode(pool, cfg.intermediate_n_shot, cfg.intermediate_n_query, rng)
         tx_s = target.prepared.patches(pool["rows"][ts], pool["cols"][ts], device=device)
         tx_q = target.prepared.patches(pool["rows"][tq], pool["cols"][tq], device=device)
@@ -194,7 +216,7 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
             emb = model(torch.cat([sx, qx, tx_s, tx_q])).float()
         n1, n2, n3 = len(sy), len(sy) + len(qy), len(sy) + len(qy) + len(ts)
         e_ss, e_sq, e_ts, e_tq = emb[:n1], emb[n1:n2], emb[n2:n3], emb[n3:]
-        protos = torch.cat([fsl.prototypes(e_ss, sy, ep.n_way),
+        protos = torch.cat([fsl.prototypes(e_ss, sy, n_src),
                             fsl.class_means(e_ts, torch.as_tensor(ts_lab, device=device), n_tgt)])
         ys_joint, yt_joint = fsl.extend_label_space(onehot(qy, n_src).to(device), ty_q, n_src, n_tgt)
         loss = emb.new_zeros(())
