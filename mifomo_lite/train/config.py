@@ -452,7 +452,7 @@ def preset(name: str, **overrides: Any) -> RunConfig:
             n_test_episodes=20, source_episodes=1500,
         )
     else:
-        raise ConfigError(f"unknown preset {name!r}; choose {', '.join(PRESETS)}")
+        raise ConfigError(f"unknown preset {name!r}; choose {', '.join(PRESETS[:-1])} or {PRESETS[-1]}")
     target = overrides.get("target", base.target)
     if name == "paper" and target in PAPER_TARGETS:
         base = dataclasses.replace(base, **PAPER_TARGETS[target])
