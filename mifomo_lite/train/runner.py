@@ -285,8 +285,6 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
     ``jobs`` / ``executor``: how the rows run (:func:`mifomo_lite.sweep.run_tasks`); every row is
     seeded on its own, so the results and the folder are the same however they run."""
-    from ..sweep import run_tasks
-
     names = list(names or ABLATIONS)
     for name in names:
         if name not in ABLATIONS:
@@ -301,6 +299,8 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
 
 def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_scene, source_scenes,
                  jobs: int, executor: str) -> dict:
+    from ..sweep import run_tasks
+
     serial = jobs == 1 and executor == "local"
     if not serial:
         log(f"{len(names)} ablations, {jobs} at a time ({executor}): {', '.join(names)}")
