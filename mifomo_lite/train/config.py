@@ -1,9 +1,12 @@
 """Run configuration: every MIFOMO hyper-parameter, ablation and paper-vs-code switch in one place.
 
-A run is described by one :class:`RunConfig`. Presets fill it for three budgets:
+A run is described by one :class:`RunConfig`. Presets (:data:`PRESETS`) fill it:
 
 * ``smoke`` — seconds; for tests and notebook CI.
-* ``lite``  — the default: the kit's small pretrained foundation model on a laptop CPU.
+* ``lite``  — the default: the kit's small pretrained foundation model on a laptop CPU, with the
+  kit's enhancements (window-mean readout, phase 0, feature smoothing, k-NN graph, class mass).
+* ``faithful`` — MIFOMO as released on the lite budget: every enhancement off, every paper-vs-code
+  switch at the released code's behaviour.
 * ``paper`` — HyperSIGMA base with the official weights, Chikusei source, per-target learning rates
   and episode counts of the released code (SPEC §8.8); for a GPU.
 

@@ -23,6 +23,11 @@
 pixels during training: pseudo-labelling is skipped and the intermediate domain mixes the source
 with the labelled support set only; evaluation uses no propagation over the query set.
 
+With ``drift_probe_pixels > 0`` the run also records, after phase 0, after phase 1 and per test
+episode after the support adaptation and after the intermediate domain, how far the model moved
+from the one built at the start (:mod:`~.drift_record`; ``metrics["drift"]``). ``reset_capture``
+says whether the state ``code_reset`` restores is taken at model build or after phase 0.
+
 Everything a student might want to inspect is returned in a :class:`RunResult`. The names of the
 phase modules are re-exported here, so ``from mifomo_lite.train.pipeline import ...`` keeps working.
 """
