@@ -60,9 +60,10 @@ def test_lora_variant_reaches_the_adapter(domains):
     assert preset("smoke").lora_variant == "output"
 
 
+@pytest.mark.slow
 def test_reset_capture_is_moot_without_phase_0(domains):
-    a = run(domains, target_ssl_steps=0)
-    b = run(domains, target_ssl_steps=0, reset_capture="before_phase0")
+    a = run(domains, target_ssl_steps=0, use_intermediate_domain=False)
+    b = run(domains, target_ssl_steps=0, use_intermediate_domain=False, reset_capture="before_phase0")
     assert _behaviour(a) == _behaviour(b)
 
 
@@ -90,6 +91,7 @@ def test_released_ablation_semantics():
         ablation_overrides("nope")
 
 
+@pytest.mark.slow
 def test_released_all_off_skips_support_training_and_the_lgc(domains):
     kit = run(domains, **ablation_overrides("all_off", "kit"))
     rel = run(domains, **ablation_overrides("all_off", "released"))

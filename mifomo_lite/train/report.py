@@ -164,17 +164,21 @@ def results_table(rows: Iterable[Mapping], digits: int = 2) -> str:
 
 
 
+def _mean_or_none(values: Sequence) -> Optional[float]:
+    """Mean of the values that are not None (None when there are none)."""
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
 def _drift_points(drift: Mapping) -> list:
     """``(label, record)`` of every drift measurement in run order (episodes averaged per stage)."""
-    points = [(name.replace("_", " "), rec) for name, rec in drift.get("phases", {}).items()]
+    points = [(name.replace("_", " ").replace("phase", "phase "), rec) for name, rec in drift.get("phases", {}).items()]
     for stage in ("after_support", "after_intermediate"):
         recs = [ep[stage] for ep in drift.get("episodes", []) if stage in ep]
         if recs:
             mean = {k: float(np.mean([r[k] for r in recs])) for k in ("cosine", "knn_overlap")}
-            adapters = [r["weights"]["adapter_rel_delta"] for r in recs if r["weights"]["adapter_rel_delta"] is not None]
-            others = [r["weights"]["other_rel_delta"] for r in recs if r["weights"]["other_rel_delta"] is not None]
-            mean["weights"] = {"adapter_rel_delta": float(np.mean(adapters)) if adapters else None,
-                               "other_rel_delta": float(np.mean(others)) if others else None}
+            mean["weights"] = {key: _mean_or_none([r["weights"][key] for r in recs])
+                               for key in ("adapter_rel_delta", "other_rel_delta")}
             points.append((f"{stage.replace('_', ' ')} (mean of {len(recs)} episodes)", mean))
     return points
 
@@ -192,7 +196,8 @@ def drift_section(drift: Optional[Mapping]) -> list:
              "compared with the frozen model at build: cosine (1 = unchanged direction), share of each "
              "pixel's 10 nearest neighbours kept (1 = same geometry), and ‖ΔW‖/‖W‖ of the adapters "
              "(merged form) and of the other trained weights.", "",
-             "| after | cosine | 10-NN overlap | adapter ‖ΔW‖/‖W‖ | other ‖ΔW‖/‖W‖ |", "|---|---|---|---|---|"]
+             "| after | cosine | 10-NN overlap | adapter ‖ΔW‖/‖W‖ | other ‖ΔW‖/‖W‖ |",
+             "|---|---|---|---|---|"]
     for label, rec in _drift_points(drift):
         w = rec["weights"]
         lines.append(f"| {label} | {rec['cosine']:.4f} | {rec['knn_overlap']:.3f} | "
