@@ -322,8 +322,9 @@ def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, ta
                   log: Optional[Callable]) -> tuple[dict, dict]:
     """One ablation: run it, write its folder ``out/name``; return its table row and baselines."""
     log = log or (lambda *a, **k: None)
-    log(f"ablation {name}: {ABLATIONS[name] or 'full method'}")
-    sub = cfg.replace(**ablation_overrides(name, cfg.ablation_semantics), baselines=with_baselines, classification_map=False, tsne=False)
+    overrides = ablation_overrides(name, cfg.ablation_semantics)
+    log(f"ablation {name}: {overrides or 'full method'}")
+    sub = cfg.replace(**overrides, baselines=with_baselines, classification_map=False, tsne=False)
     res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
     write_run_folder(res, out / name, log=log)
     s = res.metrics["summary"]
