@@ -524,7 +524,7 @@ CASES: List[Case] = [
     Case("even_patch_size", "config", "even patch size", "`preset('lite').set(['patch_size=8'])`",
          E.ConfigError, r"patch_size must be odd", _cfg_set("patch_size=8")),
     Case("unknown_preset", "config", "unknown preset name", "`preset('fast')`",
-         E.ConfigError, r"unknown preset 'fast'; choose smoke, lite or paper", lambda ctx, _: _preset("fast")),
+         E.ConfigError, r"unknown preset 'fast'; choose smoke, lite, faithful or paper", lambda ctx, _: _preset("fast")),
     # ---- notebook (papermill) parameters
     Case("papermill_seed_type", "notebooks", "papermill parameter of the wrong type (`-p seed abc`)",
          "first cell: `setup(profile, device, seed='abc')`",

@@ -7,7 +7,7 @@ from mifomo_lite.train.config import ABLATIONS, CHOICES, PAPER_TARGETS, RunConfi
 
 
 def test_presets_exist_and_validate():
-    for name in ("smoke", "lite", "paper"):
+    for name in ("smoke", "lite", "faithful", "paper"):
         cfg = preset(name)
         assert cfg.preset == name
         for key, allowed in CHOICES.items():

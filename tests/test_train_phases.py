@@ -71,5 +71,5 @@ def test_a_test_episode_alone_restarts_from_phase_1_and_repeats(setup):
     assert isinstance(first, EpisodeOutcome)
     assert fsl.to_jsonable(first.record) == fsl.to_jsonable(again.record)
     assert {"after_support", "final", "pseudo_labels"} <= set(first.record)
-    assert set(first.seconds) == {"adaptation_s", "evaluation_s", "baselines_s"}
+    assert set(first.seconds) == {"adaptation_s", "evaluation_s", "baselines_s", "drift_s"}
     assert first.trajectory and first.last["split"].n_query == first.record["n_query"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from ..data.cli import byo_flags
 from ..sweep import EXECUTORS
-from .config import ABLATIONS, parse_assignments, preset
+from .config import ABLATIONS, PRESETS, ablation_overrides, parse_assignments, preset
 
 
 def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
-    p.add_argument("--preset", default=default_preset, choices=("smoke", "lite", "paper"),
+    p.add_argument("--preset", default=default_preset, choices=PRESETS,
                    help=f"budget preset (default {default_preset})")
     p.add_argument("--target", default=None, help="target scene (default indian_pines)")
     p.add_argument("--source", action="append", default=None,
@@ -97,8 +97,10 @@ def _run_sparse(args, cfg) -> int:
 
 
 def cmd_run(args) -> int:
-    extra = dict(ABLATIONS[args.ablation]) if args.ablation else {}
-    return _run(args, _config(args, **extra))
+    if not args.ablation:
+        return _run(args, _config(args))
+    semantics = _config(args).ablation_semantics  # the preset's (or --set) meaning of the ablation
+    return _run(args, _config(args, **ablation_overrides(args.ablation, semantics)))
 
 
 def cmd_demo(args) -> int:

@@ -1,9 +1,12 @@
 """Run configuration: every MIFOMO hyper-parameter, ablation and paper-vs-code switch in one place.
 
-A run is described by one :class:`RunConfig`. Presets fill it for three budgets:
+A run is described by one :class:`RunConfig`. Presets (:data:`PRESETS`) fill it:
 
 * ``smoke`` — seconds; for tests and notebook CI.
-* ``lite``  — the default: the kit's small pretrained foundation model on a laptop CPU.
+* ``lite``  — the default: the kit's small pretrained foundation model on a laptop CPU, with the
+  kit's enhancements (window-mean readout, phase 0, feature smoothing, k-NN graph, class mass).
+* ``faithful`` — MIFOMO as released on the lite budget: every enhancement off, every paper-vs-code
+  switch at the released code's behaviour.
 * ``paper`` — HyperSIGMA base with the official weights, Chikusei source, per-target learning rates
   and episode counts of the released code (SPEC §8.8); for a GPU.
 
@@ -43,6 +46,14 @@ CHOICES: dict[str, tuple] = {
     "transductive_pool": ("labelled", "scene"),
     "lgc_solver": ("solve", "pinv_robust"),
 }
+# The paper-vs-code switches of the adapter, the episode reset, the intermediate domain and the
+# ablations (kept together; see the field comments).
+CHOICES.update({
+    "lora_variant": ("input", "output"),
+    "reset_capture": ("before_phase0", "after_phase0"),
+    "intermediate_sources": ("first", "all", "round_robin"),
+    "ablation_semantics": ("kit", "released"),
+})
 
 # Table X of the paper (plus "all off"): each ablation is a set of overrides.
 ABLATIONS: dict[str, dict[str, Any]] = {
@@ -106,6 +117,9 @@ class RunConfig:
     adaptation: str = "cp"
     cp_shared_across_heads: bool = False
     lora_rank: int = 3                 # released code default (ablation configs: 16)
+    # Where LoRA acts (mifomo_lite.peft.lora): "output" = on the projected q/v, q ← q + B·A·q, as the
+    # released code does; "input" = standard LoRA on the layer's input (as peft).
+    lora_variant: str = "output"
     n_prompts: int = 8
     trainable_set: str = "code"        # released code: CP + embedding/fusion layers + scale
     lr_model: float = 1e-4
@@ -131,6 +145,10 @@ class RunConfig:
 
     # --- support: each test episode starts here (reset, then support-only adaptation) -------------------
     reset_phase1_trainables: str = "code_reset"
+    # When the state "code_reset" restores is captured: "before_phase0" = at model build, before
+    # any training (the released code, which has no phase 0: SPEC §9 note A); "after_phase0" = after
+    # the kit's target self-supervision, so its MAE steps survive the reset. Identical without phase 0.
+    reset_capture: str = "after_phase0"
     support_steps: int = 500           # "num_episodes_target1"
     target_mixups: int = 10
     recreate_optimizer_each_support_step: bool = True
@@ -155,6 +173,10 @@ class RunConfig:
     mixup_temperature: float = 0.05
     mixup_temperature_form: str = "active"
     intermediate_fsl_term: bool = False
+    # Which source scene(s) the intermediate domain draws its source episodes from: "first" =
+    # sources[0] only; "round_robin" = step t from sources[t mod n], as phase 1 does; "all" = one
+    # episode of every source per step, their classes side by side. One source: all three agree.
+    intermediate_sources: str = "first"
 
     # --- eval: predictions, propagation, metrics and what a run reports ---------------------------------
     report_with_lgc: bool = True
@@ -187,9 +209,17 @@ class RunConfig:
     # Evaluate on a seeded random subset of at most this many query pixels (None = all of them,
     # the protocol). Only the smoke preset sets it, to keep tests to seconds.
     max_query_pixels: Optional[int] = None
+    # Drift record (mifomo_lite.train.drift_record): the embedding cosine to the frozen model, the
+    # 10-NN overlap and ‖ΔW‖/‖W‖ per phase, on this many scene pixels drawn without the ground
+    # truth (0 = off; otherwise at least 12).
+    drift_probe_pixels: int = 300
 
     # --- runtime: where and how it runs ------------------------------------------------------------------
     preset: str = "lite"
+    # What the named ablations (ABLATIONS) switch off: "kit" = exactly their overrides; "released"
+    # = as the released code's flags do: no_label_smoothing (and all_off) also drop the evaluation-time
+    # LGC, and all_off skips the support-only adaptation too (see ablation_overrides).
+    ablation_semantics: str = "kit"
     device: str = "auto"
     allow_cpu_fallback: bool = False
     amp: bool = True                   # mixed precision on GPU only
@@ -233,6 +263,9 @@ class RunConfig:
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be ≥ 1, got {getattr(self, key)!r}")
         check_window(self.feature_smoothing, "feature_smoothing")
+        if int(self.drift_probe_pixels) != 0 and int(self.drift_probe_pixels) < 12:
+            raise ConfigError(f"drift_probe_pixels must be 0 (off) or ≥ 12 (10 neighbours per pixel), "
+                              f"got {self.drift_probe_pixels!r}")
         if int(self.target_ssl_steps) < 0:
             raise ConfigError(f"target_ssl_steps must be ≥ 0 (0 = off), got {self.target_ssl_steps!r}")
         if not self.target_ssl_lr > 0:
@@ -252,6 +285,24 @@ class RunConfig:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+
+# What the released code's ablation flags switch off beyond the kit's overrides: its label-smoothing
+# flag gates the evaluation-time LGC too, and "all disabled" skips the support-only phase.
+RELEASED_ABLATION_EXTRAS: dict[str, dict[str, Any]] = {
+    "no_label_smoothing": {"report_with_lgc": False},
+    "all_off": {"report_with_lgc": False, "support_steps": 0},
+}
+
+
+def ablation_overrides(name: str, semantics: str = "kit") -> dict[str, Any]:
+    """The config overrides of ablation ``name`` under ``semantics`` ("kit" or "released")."""
+    if name not in ABLATIONS:
+        raise ConfigError(f"unknown ablation {name!r}; choose from {', '.join(ABLATIONS)}")
+    if semantics not in CHOICES["ablation_semantics"]:
+        raise ConfigError(f"ablation_semantics={semantics!r} is not valid; choose kit or released")
+    extra = RELEASED_ABLATION_EXTRAS.get(name, {}) if semantics == "released" else {}
+    return {**ABLATIONS[name], **extra}
 
 
 # The phases the fields belong to, in declaration order (every field is in exactly one group).
@@ -343,8 +394,35 @@ PAPER_TARGETS: dict[str, dict[str, Any]] = {
 }
 
 
+PRESETS = ("smoke", "lite", "faithful", "paper")
+
+
+def _faithful() -> RunConfig:
+    """MIFOMO as released, on the lite budget's model and scenes: centre readout, prototype head
+    plus the released batch-of-80 LGC (σ 50, α 0.9, query rows initialised with the head's
+    probabilities, ridge pseudo-inverse ``pinv_robust``) at evaluation and for the pseudo-labels,
+    no phase 0, no feature smoothing, no class mass normalisation, no k-NN graph, the released
+    trainable set, a fresh AdamW per support step, LoRA's output variant (when adaptation=lora),
+    the released ablation meanings and reset state. Its steps are chosen so that the adaptation
+    measurably moves the embedding away from the frozen model (the run's drift record)."""
+    return RunConfig(
+        preset="faithful", model="micro", weights="pretrained", sources=("auto",), n_test_episodes=10,
+        source_episodes=FAITHFUL_BUDGET["source_episodes"], source_n_query=5, source_mixups=50,
+        support_steps=FAITHFUL_BUDGET["support_steps"], intermediate_steps=FAITHFUL_BUDGET["intermediate_steps"],
+        readout="center", feature_smoothing=1, target_ssl_steps=0, propagation_class_mass="none",
+        eval_propagation="official", pseudo_label_propagation="official", lgc_solver="pinv_robust",
+        lgc_alpha=0.9, lgc_sigma=50.0, lgc_batch_size=80, trainable_set="code",
+        recreate_optimizer_each_support_step=True, lora_variant="output", ablation_semantics="released",
+        reset_capture="before_phase0", intermediate_sources="round_robin", eval_batch_size=256,
+    )
+
+
+# The faithful preset's training steps (see _faithful).
+FAITHFUL_BUDGET = dict(source_episodes=50, support_steps=20, intermediate_steps=25)
+
+
 def preset(name: str, **overrides: Any) -> RunConfig:
-    """Build the config of preset ``name`` (``smoke``, ``lite``, ``paper``) with overrides."""
+    """Build the config of preset ``name`` (one of :data:`PRESETS`) with overrides."""
     name = name.lower()
     if name == "smoke":
         base = RunConfig(
@@ -376,13 +454,15 @@ def preset(name: str, **overrides: Any) -> RunConfig:
             pseudo_label_propagation="full_graph", propagation_class_mass="estimated", readout="mean",
             eval_batch_size=256, target_ssl_steps=500, feature_smoothing=5,
         )
+    elif name == "faithful":
+        base = _faithful()
     elif name == "paper":
         base = RunConfig(
             preset="paper", model="base", weights="official", sources=("chikusei",),
             n_test_episodes=20, source_episodes=1500,
         )
     else:
-        raise ConfigError(f"unknown preset {name!r}; choose smoke, lite or paper")
+        raise ConfigError(f"unknown preset {name!r}; choose {', '.join(PRESETS[:-1])} or {PRESETS[-1]}")
     target = overrides.get("target", base.target)
     if name == "paper" and target in PAPER_TARGETS:
         base = dataclasses.replace(base, **PAPER_TARGETS[target])

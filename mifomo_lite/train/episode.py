@@ -52,6 +52,7 @@ class EpisodeContext:
     phase1_state: dict           # the whole model after phase 1
     feature_cache: Optional[FeatureCache] = None
     embedding_cache: Optional[EmbeddingCache] = None
+    drift: Optional[object] = None  # a DriftRecorder (mifomo_lite.train.drift_record), None = off
 
 
 @dataclass
@@ -82,6 +83,12 @@ def _evaluate(ctx: EpisodeContext, split, desc: str, seconds: dict):
     return stage, {"split": split, "support_emb": s_emb, "query_emb": q_emb, "feature_map": fmap, "nodes": nodes}
 
 
+def _record_drift(ctx: EpisodeContext, e: int, stage: str, seconds: dict) -> None:
+    if ctx.drift is not None:
+        with timed(seconds, "drift_s"):
+            ctx.drift.episode(e, stage)
+
+
 def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
     """Test episode ``e`` (seed ``cfg.seed + e``): steps 2a–2d and 3 of the algorithm."""
     cfg, model, seed = ctx.cfg, ctx.model, ctx.cfg.seed + e
@@ -90,10 +97,11 @@ def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
     split = subsample_queries(D.few_shot_split(ctx.target.scene, n_shot=cfg.n_shot, seed=seed),
                               cfg.max_query_pixels, seed)
     hist: dict = {}
-    seconds: dict = {"adaptation_s": 0.0, "evaluation_s": 0.0, "baselines_s": 0.0}
+    seconds: dict = {"adaptation_s": 0.0, "evaluation_s": 0.0, "baselines_s": 0.0, "drift_s": 0.0}
     rec: dict = {"episode": e, "seed": seed, "n_support": split.n_support, "n_query": split.n_query}
     with timed(seconds, "adaptation_s"):
         adapt_on_support(model, ctx.target, split, cfg, ctx.device, hist, ctx.embedding_cache)
+    _record_drift(ctx, e, "after_support", seconds)
     rec["after_support"], last = _evaluate(ctx, split, f"episode {e}: query (after support)", seconds)
     trajectory = None
     if cfg.use_intermediate_domain:
@@ -105,6 +113,7 @@ def run_test_episode(ctx: EpisodeContext, e: int) -> EpisodeOutcome:
                                     + (("n_pseudo_scored", "pool", "pseudo_accuracy_scope") if "pool" in pool else ())}
             rec["pseudo_labels"]["kept_classes"] = [int(c) for c in pool["kept_classes"]]
             trajectory = train_intermediate_domain(model, ctx.target, ctx.sources, pool, cfg, ctx.device, seed, hist)
+        _record_drift(ctx, e, "after_intermediate", seconds)
         rec["final"], last = _evaluate(ctx, split, f"episode {e}: query (final)", seconds)
     else:
         rec["final"] = rec["after_support"]

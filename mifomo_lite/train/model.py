@@ -63,7 +63,7 @@ def adaptation_options(cfg: RunConfig) -> dict:
     if cfg.adaptation == "cp":
         return {"shared_across_heads": cfg.cp_shared_across_heads}
     if cfg.adaptation == "lora":
-        return {"rank": cfg.lora_rank}
+        return {"rank": cfg.lora_rank, "variant": cfg.lora_variant}
     if cfg.adaptation == "prompt":
         return {"n_prompts": cfg.n_prompts}
     return {}

@@ -19,7 +19,8 @@ from .. import fsl
 from ..errors import DataError, EpisodeError
 from .config import RunConfig
 from .domains import Domain
-from .embedding import EmbeddingCache, autocast, progress_bar
+from ..precision import autocast as _prec_autocast, grad_scaler, optimizer_step, training_precision
+from .embedding import EmbeddingCache, progress_bar
 from .evaluation import head_probabilities, onehot, propagated_scores
 from .model import make_optimizer, set_phase_trainables
 
@@ -39,10 +40,19 @@ def _episode_loss(model: nn.Module, es: torch.Tensor, ys: torch.Tensor, eq: torc
     return loss
 
 
-def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, losses: list) -> None:
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+def _autocast(device: torch.device, enabled: bool):
+    """The training autocast of ``device`` (:mod:`mifomo_lite.precision`): fp32 on CPU or with
+    ``amp`` off, bf16 or fp16 on CUDA by compute capability."""
+    return _prec_autocast(training_precision(device, enabled), device.type)
+
+
+def _scaler(device: torch.device, enabled: bool):
+    """The loss scaler of a training loop (a GradScaler for fp16 only, else a no-op one)."""
+    return grad_scaler(training_precision(device, enabled), device.type)
+
+
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, losses: list, scaler) -> None:
+    optimizer_step(opt, loss, scaler)
     losses.append(float(loss.detach()))
 
 
@@ -79,15 +89,16 @@ def train_source_phase(model: nn.Module, sources: Sequence[Domain], cfg: RunConf
     gen = torch.Generator().manual_seed(cfg.seed)
     model.train()
     losses = history.setdefault("source", [])
+    scaler = _scaler(device, cfg.amp)
     for step in progress_bar(range(cfg.source_episodes), cfg.progress, desc="phase 1: source episodes"):
         k = step % len(sources)
         ep = samplers[k].episode(step // len(sources))
         sx, sy, qx, qy = ep.to_tensors(sources[k].prepared, device=device)
-        with autocast(device, cfg.amp):
+        with _autocast(device, cfg.amp):
             emb = model(torch.cat([sx, qx])).float()
         loss = _episode_loss(model, emb[: len(sy)], sy, emb[len(sy):], qy, ep.n_way,
                              cfg.source_mixups if cfg.use_mixup else 0, gen)
-        _step(opt, loss, losses)
+        _step(opt, loss, losses, scaler)
 
 
 def _support_split(split, n_shot_inner: int, rng: np.random.Generator, shuffle: bool):
@@ -117,6 +128,7 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
     opt = make_optimizer(model, cfg)
     model.train()
     losses = history.setdefault("support", [])
+    scaler = _scaler(device, cfg.amp)
     for step in range(cfg.support_steps):
         if not cfg.support_split_fixed and step > 0:
             s_idx, q_idx = _support_split(split, n_inner, rng, shuffle=True)
@@ -125,11 +137,11 @@ def adapt_on_support(model: nn.Module, target: Domain, split, cfg: RunConfig,
         if cache is not None:  # frozen backbone: the embeddings cannot change
             emb = cache.raw(split.support_rows, split.support_cols).to(device)
         else:
-            with autocast(device, cfg.amp):
+            with _autocast(device, cfg.amp):
                 emb = model(sx_all).float()
         loss = _episode_loss(model, emb[s_idx], sy_all[s_idx], emb[q_idx], sy_all[q_idx], split.n_classes,
                              cfg.target_mixups if cfg.use_mixup else 0, gen)
-        _step(opt, loss, losses)
+        _step(opt, loss, losses, scaler)
 
 
 def _sample_pool_episode(pool: dict, n_shot: int, n_query: int, rng: np.random.Generator):
@@ -150,6 +162,33 @@ def _sample_pool_episode(pool: dict, n_shot: int, n_query: int, rng: np.random.G
     return np.concatenate(s_idx), np.concatenate(q_idx), np.concatenate(s_lab)
 
 
+def _source_episodes(sources: Sequence[Domain], cfg: RunConfig, seed: int, device) -> Callable:
+    """``draw(t)`` → ``(sx, sy, qx, qy, n_way)``: the source episode of intermediate step ``t``
+    from the scene(s) ``cfg.intermediate_sources`` names — ``first``: sources[0]; ``round_robin``:
+    sources[t mod n]; ``all``: one episode of every source, their classes numbered one after
+    another. Source k's sampler is seeded ``seed + 5 + 17·k``."""
+    used = sources[:1] if cfg.intermediate_sources == "first" else list(sources)
+    samplers = [D.EpisodeSampler((np.stack([s.rows, s.cols], 1), s.labels), n_way=cfg.source_n_way,
+                                 n_shot=cfg.intermediate_n_shot, n_query=cfg.intermediate_n_query,
+                                 n_episodes=None, seed=seed + 5 + 17 * k) for k, s in enumerate(used)]
+
+    def one(k: int, index: int):
+        ep = samplers[k].episode(index)
+        return (*ep.to_tensors(used[k].prepared, device=device), ep.n_way)
+
+    def draw(t: int):
+        if cfg.intermediate_sources != "all":
+            return one(t % len(used), t // len(used))
+        parts, offset = [], 0
+        for k in range(len(used)):
+            sx, sy, qx, qy, n = one(k, t)
+            parts.append((sx, sy + offset, qx, qy + offset))
+            offset += n
+        return (*(torch.cat([p[i] for p in parts]) for i in range(4)), offset)
+
+    return draw
+
+
 def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequence[Domain], pool: dict,
                               cfg: RunConfig, device: torch.device, seed: int, history: dict) -> list:
     """Intermediate-domain training with the Wasserstein λ scheduler (SPEC §8.6–8.7)."""
@@ -157,31 +196,27 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
         return []
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
-    src = sources[0]
     n_tgt = pool["y"].shape[1]
-    sampler = D.EpisodeSampler((np.stack([src.rows, src.cols], 1), src.labels), n_way=cfg.source_n_way,
-                               n_shot=cfg.intermediate_n_shot, n_query=cfg.intermediate_n_query,
-                               n_episodes=None, seed=seed + 5)
+    draw = _source_episodes(sources, cfg, seed, device)
     sched = fsl.MixupScheduler(perturbation_range=cfg.perturbation_range, temperature=cfg.mixup_temperature,
                                form=cfg.mixup_temperature_form)
     opt = make_optimizer(model, cfg)
     model.train()
     model.classifier.logit_form = "cosine_distance"
     losses = history.setdefault("intermediate", [])
+    scaler = _scaler(device, cfg.amp)
     N = cfg.intermediate_steps
     for t in range(N):
-        ep = sampler.episode(t)
-        n_src = ep.n_way  # source classes of this episode (all of them by default)
-        sx, sy, qx, qy = ep.to_tensors(src.prepared, device=device)
+        sx, sy, qx, qy, n_src = draw(t)  # n_src: source classes of this step (all of them by default)
         ts, tq, ts_lab = _sample_pool_episode(pool, cfg.intermediate_n_shot, cfg.intermediate_n_query, rng)
         tx_s = target.prepared.patches(pool["rows"][ts], pool["cols"][ts], device=device)
         tx_q = target.prepared.patches(pool["rows"][tq], pool["cols"][tq], device=device)
         ty_q = pool["y"][tq].to(device)
-        with autocast(device, cfg.amp):
+        with _autocast(device, cfg.amp):
             emb = model(torch.cat([sx, qx, tx_s, tx_q])).float()
         n1, n2, n3 = len(sy), len(sy) + len(qy), len(sy) + len(qy) + len(ts)
         e_ss, e_sq, e_ts, e_tq = emb[:n1], emb[n1:n2], emb[n2:n3], emb[n3:]
-        protos = torch.cat([fsl.prototypes(e_ss, sy, ep.n_way),
+        protos = torch.cat([fsl.prototypes(e_ss, sy, n_src),
                             fsl.class_means(e_ts, torch.as_tensor(ts_lab, device=device), n_tgt)])
         ys_joint, yt_joint = fsl.extend_label_space(onehot(qy, n_src).to(device), ty_q, n_src, n_tgt)
         loss = emb.new_zeros(())
@@ -193,7 +228,7 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
             ys_1h = onehot(qy, n_src)
             mix_e = fsl.cross_domain_mixup(e_sq[i], ys_1h[i], e_tq[j], ty_q[j], lam, n_src, n_tgt)
             mix_x = fsl.cross_domain_mixup(qx[i], ys_1h[i], tx_q[j], ty_q[j], lam, n_src, n_tgt)
-            with autocast(device, cfg.amp):
+            with _autocast(device, cfg.amp):
                 e_mix_x = model(mix_x.x).float()
             loss = loss + fsl.soft_cross_entropy(model.classifier(e_mix_x, protos), mix_x.y) \
                 + fsl.soft_cross_entropy(model.classifier(mix_e.x, protos), mix_e.y)
@@ -202,10 +237,7 @@ def train_intermediate_domain(model: nn.Module, target: Domain, sources: Sequenc
             logits_s = model.classifier(e_sq, protos)
             logits_t = model.classifier(e_tq, protos)
             loss = loss + fsl.soft_cross_entropy(logits_s, ys_joint) + fsl.soft_cross_entropy(logits_t, yt_joint)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+        _step(opt, loss, losses, scaler)
         if cfg.use_mixup:
             sched.update(t, N, e_sq.detach().cpu(), e_tq.detach().cpu(), mix_e.x.detach().cpu())
     return list(sched.trajectory) if cfg.use_mixup else []

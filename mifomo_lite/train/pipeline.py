@@ -23,6 +23,11 @@
 pixels during training: pseudo-labelling is skipped and the intermediate domain mixes the source
 with the labelled support set only; evaluation uses no propagation over the query set.
 
+With ``drift_probe_pixels > 0`` the run also records, after phase 0, after phase 1 and per test
+episode after the support adaptation and after the intermediate domain, how far the model moved
+from the one built at the start (:mod:`~.drift_record`; ``metrics["drift"]``). ``reset_capture``
+says whether the state ``code_reset`` restores is taken at model build or after phase 0.
+
 Everything a student might want to inspect is returned in a :class:`RunResult`. The names of the
 phase modules are re-exported here, so ``from mifomo_lite.train.pipeline import ...`` keeps working.
 """
@@ -43,6 +48,7 @@ from ..utils import environment_record, resolve_device, seed_everything
 from .baselines import FeatureCache, run_baselines
 from .config import RunConfig
 from .domains import Domain, available_sources, prepare_domains, source_scene, subsample_queries
+from .drift_record import make_recorder
 from .embedding import (EmbeddingCache, cpu_has_native_bf16, embed_pixels, embed_split, inference_dtype,
                         progress_bar, scene_feature_map)
 from .episode import EpisodeContext, EpisodeOutcome, run_test_episode, timed
@@ -85,19 +91,26 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
     if not sources and (cfg.source_episodes > 0 or cfg.use_intermediate_domain):
         raise ConfigError("no source scene: set sources=synthetic (or a scene name)")
     model, history = build_model(cfg, device), {}
+    with timed(timings, "drift_s"):
+        drift = make_recorder(model, target, cfg, device)                  # the frozen model's probe
+    built = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+             if cfg.reset_capture == "before_phase0" else {})
     ssl_record = run_target_ssl(model, target, cfg, device, history, log)                      # phase 0
     timings["target_ssl_s"] = ssl_record["seconds"] if ssl_record else 0.0
+    _record_phase(drift, "after_phase0", ssl_record is not None, timings)
     adapter = apply_adaptation(model, cfg.adaptation, trainable_set=cfg.trainable_set, phase="source",
                                extra_trainable=("classifier",), **adaptation_options(cfg))
     set_phase_trainables(model, cfg, "target")
-    initial_state = trainable_state(model)          # what "code_reset" restores (SPEC §9 note A)
+    initial_state = reset_state(model, cfg, built)  # what "code_reset" restores (SPEC §9 note A)
     with timed(timings, "source_phase_s"):
         train_source_phase(model, sources, cfg, device, history, log)                           # phase 1
     set_phase_trainables(model, cfg, "target")
+    _record_phase(drift, "after_phase1", cfg.source_episodes > 0 and bool(sources), timings)
     ctx = EpisodeContext(model, target, sources, cfg, device, initial_state,
                          {k: v.detach().clone() for k, v in model.state_dict().items()},
                          FeatureCache(target, cfg, device) if cfg.baselines else None,
-                         EmbeddingCache(model, target, cfg, device) if backbone_is_frozen(model) else None)
+                         EmbeddingCache(model, target, cfg, device) if backbone_is_frozen(model) else None,
+                         drift)
     outcomes = [run_test_episode(ctx, e)                                                        # phases 2–3
                 for e in progress_bar(range(cfg.n_test_episodes), cfg.progress, desc="test episodes")]
     for o in outcomes:
@@ -107,6 +120,23 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
     metrics = metrics_document(ctx, outcomes, adapter, ssl_record, timings)
     return RunResult(cfg, metrics, history, [o.trajectory for o in outcomes if o.trajectory is not None],
                      outcomes[-1].last if outcomes else {}, model if keep_model else None, target)
+
+
+def reset_state(model: nn.Module, cfg: RunConfig, built: dict) -> dict:
+    """The target-phase trainables "code_reset" restores, captured where ``cfg.reset_capture``
+    says: ``after_phase0`` = their values now; ``before_phase0`` = their values at model build
+    (``built``, a state dict), the adapters' fresh values for what did not exist then."""
+    now = trainable_state(model)
+    if cfg.reset_capture == "after_phase0":
+        return now
+    return {k: built[k].clone() if k in built else v for k, v in now.items()}
+
+
+def _record_phase(drift, name: str, ran: bool, timings: dict) -> None:
+    """Record the drift after a run-level phase that ran (no record for a phase that was off)."""
+    if drift is not None and ran:
+        with timed(timings, "drift_s"):
+            drift.phase(name)
 
 
 def _start_run(cfg: RunConfig):
@@ -123,6 +153,7 @@ def _start_run(cfg: RunConfig):
 def _add_episode_timings(timings: dict, outcomes: list, emb_cache, t_start: float) -> None:
     for key in ("adaptation_s", "evaluation_s", "baselines_s"):
         timings[key] = sum(o.seconds[key] for o in outcomes)
+    timings["drift_s"] = timings.get("drift_s", 0.0) + sum(o.seconds.get("drift_s", 0.0) for o in outcomes)
     timings["total_s"] = time.perf_counter() - t_start
     if emb_cache is not None:
         timings["embedding_cache_s"] = emb_cache.seconds
@@ -150,5 +181,6 @@ def metrics_document(ctx: EpisodeContext, outcomes: list[EpisodeOutcome], adapte
         "summary": summarise_episodes(episodes),
         "paired": paired_differences(episodes),
         "paired_by_pool": paired_by_pool(episodes),   # each pool against the baselines in the same pool
+        "drift": ctx.drift.to_dict() if ctx.drift is not None else None,
         "timings": timings,
     }

@@ -188,3 +188,61 @@ def _paired_cell(p: Optional[Mapping], digits: int) -> str:
         return "—"
     pval = f", p = {p['p']:.2g}" if p.get("p") is not None else ""
     return f"{p['mean']:+.{digits}f} ± {p['std']:.{digits}f} ({p['wins']}/{p['n']} ahead{pval})"
+
+
+def _mean_or_none(values: Sequence) -> Optional[float]:
+    """Mean of the values that are not None (None when there are none)."""
+    kept = [v for v in values if v is not None]
+    return float(np.mean(kept)) if kept else None
+
+
+def _drift_points(drift: Mapping) -> list:
+    """``(label, record)`` of every drift measurement in run order (episodes averaged per stage)."""
+    points = [(name.replace("_", " ").replace("phase", "phase "), rec) for name, rec in drift.get("phases", {}).items()]
+    for stage in ("after_support", "after_intermediate"):
+        recs = [ep[stage] for ep in drift.get("episodes", []) if stage in ep]
+        if recs:
+            mean = {k: float(np.mean([r[k] for r in recs])) for k in ("cosine", "knn_overlap")}
+            mean["weights"] = {key: _mean_or_none([r["weights"][key] for r in recs])
+                               for key in ("adapter_rel_delta", "other_rel_delta")}
+            points.append((f"{stage.replace('_', ' ')} (mean of {len(recs)} episodes)", mean))
+    return points
+
+
+def drift_section(drift: Optional[Mapping]) -> list:
+    """Markdown lines: how far each phase moved the model from the frozen one (empty when off)."""
+    if not drift:
+        return []
+
+    def cell(v):
+        return "—" if v is None else f"{v:.4f}"
+
+    lines = ["", "## Drift: did adaptation move the model?", "",
+             f"Embeddings of {drift['probe']['n_pixels']} scene pixels (drawn without the ground truth), "
+             "compared with the frozen model at build: cosine (1 = unchanged direction), share of each "
+             "pixel's 10 nearest neighbours kept (1 = same geometry), and ‖ΔW‖/‖W‖ of the adapters "
+             "(merged form) and of the other trained weights.", "",
+             "| after | cosine | 10-NN overlap | adapter ‖ΔW‖/‖W‖ | other ‖ΔW‖/‖W‖ |",
+             "|---|---|---|---|---|"]
+    for label, rec in _drift_points(drift):
+        w = rec["weights"]
+        lines.append(f"| {label} | {rec['cosine']:.4f} | {rec['knn_overlap']:.3f} | "
+                     f"{cell(w['adapter_rel_delta'])} | {cell(w['other_rel_delta'])} |")
+    return lines
+
+
+def plot_drift(drift: Mapping, title: str = "drift from the frozen model"):
+    """Cosine to the frozen embeddings and 10-NN overlap after each phase (episodes averaged)."""
+    plt = _plt()
+    points = _drift_points(drift)
+    fig, ax = plt.subplots(figsize=(6.5, 3.4))
+    x = np.arange(len(points))
+    ax.plot(x, [p[1]["cosine"] for p in points], "o-", label="embedding cosine")
+    ax.plot(x, [p[1]["knn_overlap"] for p in points], "s--", label="10-NN overlap")
+    ax.set_xticks(x, [p[0].split(" (")[0] for p in points], fontsize=8)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("1 = unchanged")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig

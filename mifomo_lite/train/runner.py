@@ -18,7 +18,7 @@ import torch
 from .. import fsl
 from ..utils import atomic_path, write_json
 from . import report as R
-from .config import ABLATIONS, RunConfig
+from .config import ABLATIONS, RunConfig, ablation_overrides
 from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
 
@@ -220,6 +220,8 @@ def write_run_folder(result: RunResult, out_dir: Path, log: Callable = print) ->
     if result.lambda_trajectories and result.lambda_trajectories[-1]:
         figures["lambda"] = R.save_figure(R.plot_lambda(result.lambda_trajectories[-1],
                                                         "λ scheduler (last episode)"), out / "lambda.png").name
+    if m.get("drift") and _drift_points_exist(m["drift"]):
+        figures["drift"] = R.save_figure(R.plot_drift(m["drift"]), out / "drift.png").name
     m["figures"] = figures
     write_json(out / "metrics.json", m)
     write_json(out / "config.json", cfg.to_dict())
@@ -227,6 +229,10 @@ def write_run_folder(result: RunResult, out_dir: Path, log: Callable = print) ->
     with atomic_path(out / "report.md") as tmp:
         tmp.write_text(text)
     return out
+
+
+def _drift_points_exist(drift: dict) -> bool:
+    return bool(drift.get("phases") or drift.get("episodes"))
 
 
 def render_report(m: dict) -> str:
@@ -265,6 +271,7 @@ def render_report(m: dict) -> str:
     lines += [
         "No model selection on the test set: every number is measured after a fixed number of steps.",
     ]
+    lines += R.drift_section(m.get("drift"))
     if m.get("figures"):
         lines += ["", "## Figures", ""] + [f"![{k}]({v})" for k, v in m["figures"].items()]
     return "\n".join(lines) + "\n"
@@ -370,8 +377,9 @@ def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, ta
                   log: Optional[Callable]) -> tuple[dict, dict]:
     """One ablation: run it, write its folder ``out/name``; return its table row and baselines."""
     log = log or (lambda *a, **k: None)
-    log(f"ablation {name}: {ABLATIONS[name] or 'full method'}")
-    sub = cfg.replace(**ABLATIONS[name], baselines=with_baselines, classification_map=False, tsne=False)
+    overrides = ablation_overrides(name, cfg.ablation_semantics)
+    log(f"ablation {name}: {overrides or 'full method'}")
+    sub = cfg.replace(**overrides, baselines=with_baselines, classification_map=False, tsne=False)
     res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
     write_run_folder(res, out / name, log=log)
     s = res.metrics["summary"]
