@@ -71,7 +71,7 @@ def map_worker(quick: bool) -> Dict[str, Any]:
     from mifomo_lite import fsl
     from mifomo_tools.bench import how_timed, measure, peak_rss_mib, rss_mib
     from mifomo_lite.data import few_shot_split, load_scene, prepare_scene
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.pipeline import embed_pixels, inference_dtype
 
     t_start = time.perf_counter()
@@ -268,7 +268,8 @@ def find_runs(roots: Optional[List[Path]] = None, max_depth: int = 4) -> List[Di
 def ablation_of(config: Dict[str, Any]) -> Optional[str]:
     """Which Table X ablation a run's config is (``full``, ``no_cp`` ...), or None for other
     settings. Compares the ablation switches with the run's own preset defaults."""
-    from mifomo_lite.train.config import ABLATIONS, RunConfig, preset
+    from mifomo_lite.train.config import ABLATIONS, RunConfig
+    from mifomo_lite.train.presets import preset
 
     try:
         base = preset(config.get("preset", "lite"), progress=False).to_dict()
@@ -393,7 +394,7 @@ def demo_figures(runs: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 def _run_demo_once() -> None:
     """Without --quick and with no demo on disk: one lite run as `mifomo-lite demo` makes it (run
     folder with the whole-scene map and figures), timed end to end (``timings.wall_s``)."""
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.report import write_json
     from mifomo_lite.train.runner import run_to_folder
 

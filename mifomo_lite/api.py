@@ -31,7 +31,8 @@ def run(scene: Any, cfg: Union[str, Any] = "lite", out: Optional[Union[str, Path
     ``overwrite``. ``drop_small_classes``: leave out classes with fewer than ``n_shot + 1`` pixels.
     Prints the results table, the verdict and the folder unless ``quiet``."""
     from .data import Scene, load_scene
-    from .train.config import RunConfig, preset
+    from .train.config import RunConfig
+    from .train.presets import preset
     from .train.runner import run_to_folder
 
     if isinstance(cfg, str):

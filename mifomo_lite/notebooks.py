@@ -70,7 +70,7 @@ class NotebookSession:
         paper's preset when the official HyperSIGMA weights and Chikusei are there (notebook 07
         sets them up); without them, and for ``colab``, it is the lite preset with the budget of
         :data:`PROFILE_OVERRIDES` — and it says so."""
-        from .train.config import preset
+        from .train.presets import preset
 
         base = dict(device=str(self.device), seed=self.seed, progress=False)
         if self.profile in ("smoke", "lite"):
@@ -96,7 +96,7 @@ def setup(profile: str = "lite", device: str = "auto", seed: int = 0, *, quiet: 
     run configuration of ``profile`` (``smoke`` | ``lite`` | ``colab`` | ``paper``)."""
     import torch
 
-    from .train.config import preset
+    from .train.presets import preset
     from .utils import resolve_device, seed_everything
     from .validation import check_device, check_seed
 

@@ -252,7 +252,7 @@ def paper_step(target: str, episodes: int, spatial: Path, spectral: Path, out_di
     """The ``paper`` step: the paper preset on ``target`` for ``episodes`` test episodes."""
     import torch
 
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.runner import run_to_folder
 
     cfg = preset("paper", target=target, n_test_episodes=episodes, device=device, progress=False,

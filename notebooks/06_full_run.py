@@ -79,7 +79,8 @@ from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.lessons import paired_verdict
 from mifomo_lite.notebooks import record_metrics, setup
-from mifomo_lite.train.config import ABLATIONS, preset
+from mifomo_lite.train.config import ABLATIONS
+from mifomo_lite.train.presets import preset
 from mifomo_lite.train.pipeline import run_pipeline
 from mifomo_lite.train.report import (plot_classification_map, plot_curves, plot_lambda, plot_tsne,
                                       results_table, save_figure)

@@ -77,7 +77,7 @@ from mifomo_lite.exercises import check, score
 from mifomo_lite.models import count_flops, create_model
 from mifomo_lite.models.official import OFFICIAL_FILES, download_official_checkpoint
 from mifomo_lite.notebooks import record_metrics, setup
-from mifomo_lite.train.config import PAPER_TARGETS, preset
+from mifomo_lite.train.presets import PAPER_TARGETS, preset
 from mifomo_lite.train.pipeline import run_pipeline
 from mifomo_lite.train.report import results_table
 from mifomo_lite.train.runner import results_rows, verdict, write_run_folder

@@ -333,7 +333,7 @@ def _interrupted(ctx, _):
 
 def _channel_mismatch(ctx, _):
     from mifomo_lite.data import synthetic_scene
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.pipeline import prepare_domains
 
     cfg = preset("smoke", progress=False)  # PCA-16
@@ -416,7 +416,7 @@ def _no_cuda(ctx, _):
 
 def _cfg_set(*assignments):
     def act(ctx, _):
-        from mifomo_lite.train.config import preset
+        from mifomo_lite.train.presets import preset
 
         preset("lite", progress=False).set(list(assignments))
     return act
@@ -573,7 +573,7 @@ def _shipped_copy(ctx, tamper: bool = True, card: bool = True):
 def _build_smoke_model(ctx, _):
     """``build_model`` of the smoke preset: PCA-16 inputs, so the shapes differ from the shipped
     weights and the partial loader is the route taken after the full loader."""
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.pipeline import build_model
 
     build_model(preset("smoke", progress=False), "cpu")
@@ -657,7 +657,7 @@ def _toy_scene(name: str = "toy"):
 
 
 def _run_folder(ctx, out, **kw):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.runner import run_to_folder
 
     kw.setdefault("target_scene", _toy_scene())
@@ -702,7 +702,7 @@ def _full_disk(ctx):
 
 
 def _target_traversal(ctx, _):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.runner import default_run_dir
 
     cfg = preset("smoke", progress=False)
@@ -745,14 +745,14 @@ def _cli_run(*extra: str):
 
 def _preset_kw(**kw):
     def act(ctx, _):
-        from mifomo_lite.train.config import preset
+        from mifomo_lite.train.presets import preset
 
         return preset("smoke", progress=False, **kw)
     return act
 
 
 def _whole_float(ctx, _):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
 
     cfg = preset("smoke", progress=False).set(["n_shot=3.0", "seed=7.0"])
     return f"n_shot={cfg.n_shot!r} ({type(cfg.n_shot).__name__}), seed={cfg.seed!r} ({type(cfg.seed).__name__})"
@@ -1027,7 +1027,7 @@ def _points(ctx, lines: str, tif: bool = True):
 
 
 def _sparse(ctx, folder, **kw):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.predict_map import run_sparse
 
     run_sparse(preset("smoke", progress=False), folder / "field.tif", folder / "points.csv", folder / "map",
@@ -1254,7 +1254,7 @@ def _zeros(*shape):
 
 
 def _preset(name):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
 
     preset(name)
 
@@ -1406,7 +1406,8 @@ def test_every_numeric_config_field_is_validated() -> None:
     field lives in — so a field added or moved later cannot bypass the validator."""
     from dataclasses import fields
 
-    from mifomo_lite.train.config import RunConfig, preset
+    from mifomo_lite.train.config import RunConfig
+    from mifomo_lite.train.presets import preset
 
     numeric = [f.name for f in fields(RunConfig) if isinstance(getattr(RunConfig(), f.name), (int, float))
                and not isinstance(getattr(RunConfig(), f.name), bool)]

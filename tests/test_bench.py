@@ -190,7 +190,7 @@ def test_cli_lists_benchmarks(capsys):
 
 # ------------------------------------------------------------------------------ readers
 def _metrics(ablation_overrides, oa, baselines, seeds=10, **cfg):
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
 
     config = preset("lite", progress=False).replace(**ablation_overrides, **cfg).to_dict()
     summary = {"final/propagated": {"OA": {"mean": oa, "std": 1.0}, "AA": {"mean": oa, "std": 1.0},
@@ -207,7 +207,8 @@ def bench_pipeline():
 
 
 def test_ablation_of_recognises_table_x(bench_pipeline):
-    from mifomo_lite.train.config import ABLATIONS, preset
+    from mifomo_lite.train.config import ABLATIONS
+    from mifomo_lite.train.presets import preset
 
     for name, over in ABLATIONS.items():
         assert bench_pipeline.ablation_of(preset("lite", progress=False).replace(**over).to_dict()) == name

@@ -63,7 +63,7 @@ def _first_difference(a, b, path="metrics"):
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_smoke_run_is_deterministic_on_cpu():
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.pipeline import run_pipeline
 
     cfg = preset("smoke", progress=False, device="cpu", model="micro", weights="random")

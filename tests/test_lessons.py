@@ -6,7 +6,7 @@ import torch
 from mifomo_lite.data import few_shot_split, prepare_scene, synthetic_scene
 from mifomo_lite.errors import ConfigError
 from mifomo_lite.lessons import AdaptationCurve, episode_split, support_adaptation_curve
-from mifomo_lite.train.config import preset
+from mifomo_lite.train.presets import preset
 
 
 @pytest.fixture(scope="module")

@@ -39,7 +39,7 @@ def _jsonable(o):
 
 def smoke_metrics() -> dict:
     """The comparable part of a seeded CPU smoke run's metrics, as plain JSON values."""
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
     from mifomo_lite.train.pipeline import run_pipeline
 
     cfg = preset("smoke", progress=False, device="cpu", inference_precision="float32")

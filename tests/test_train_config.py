@@ -3,7 +3,8 @@
 import pytest
 
 from mifomo_lite.errors import ConfigError
-from mifomo_lite.train.config import ABLATIONS, CHOICES, PAPER_TARGETS, RunConfig, parse_assignments, preset
+from mifomo_lite.train.config import ABLATIONS, CHOICES, RunConfig, parse_assignments
+from mifomo_lite.train.presets import PAPER_TARGETS, preset
 
 
 def test_presets_exist_and_validate():
@@ -111,7 +112,7 @@ def test_a_group_is_a_frozen_typed_view_of_the_flat_keys():
     import dataclasses
 
     from mifomo_lite.errors import ConfigError
-    from mifomo_lite.train.config import preset
+    from mifomo_lite.train.presets import preset
 
     cfg = preset("smoke").set(["lgc_batch_size=full", "support_steps=7"])
     ev, sup = cfg.group("eval"), cfg.group("support")

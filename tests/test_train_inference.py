@@ -8,7 +8,7 @@ import torch
 from mifomo_lite.data import few_shot_split, prepare_scene, synthetic_domain_pair
 from mifomo_lite.errors import ConfigError, DataError
 from mifomo_lite.models import create_model
-from mifomo_lite.train.config import preset
+from mifomo_lite.train.presets import preset
 from mifomo_lite import fsl
 from mifomo_lite.train.pipeline import (FeatureCache, build_model, embed_pixels, full_graph_scores, inference_dtype,
                                         predict, prepare_domains, pseudo_label_pool, run_baselines)

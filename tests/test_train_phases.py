@@ -7,7 +7,7 @@ import torch
 from mifomo_lite import fsl
 from mifomo_lite.data import few_shot_split, synthetic_domain_pair
 from mifomo_lite.peft import apply_adaptation
-from mifomo_lite.train.config import preset
+from mifomo_lite.train.presets import preset
 from mifomo_lite.train.domains import prepare_domains
 from mifomo_lite.train.episode import EpisodeContext, EpisodeOutcome, run_test_episode
 from mifomo_lite.train.model import build_model, set_phase_trainables, trainable_state

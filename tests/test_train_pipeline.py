@@ -8,7 +8,8 @@ import torch
 
 from mifomo_lite.data import synthetic_domain_pair, synthetic_scene
 from mifomo_lite.errors import DataError, DeviceError
-from mifomo_lite.train.config import ABLATIONS, preset
+from mifomo_lite.train.config import ABLATIONS
+from mifomo_lite.train.presets import preset
 from mifomo_lite.train.pipeline import run_pipeline, set_phase_trainables, build_model
 from mifomo_lite.train.runner import write_run_folder, results_rows, verdict
 

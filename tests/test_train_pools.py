@@ -24,7 +24,7 @@ from mifomo_lite import data as D
 from mifomo_lite import fsl
 from mifomo_lite.data import few_shot_split, synthetic_domain_pair
 from mifomo_lite.errors import ConfigError
-from mifomo_lite.train.config import preset
+from mifomo_lite.train.presets import preset
 from mifomo_lite.train.domains import prepare_domains, subsample_queries
 from mifomo_lite.train.evaluation import propagated_scores, scene_nodes
 from mifomo_lite.train.model import build_model

@@ -8,7 +8,8 @@ import torch
 
 from mifomo_lite.data import synthetic_domain_pair, synthetic_scene
 from mifomo_lite.errors import ConfigError
-from mifomo_lite.train.config import ABLATIONS, ablation_overrides, preset
+from mifomo_lite.train.config import ABLATIONS, ablation_overrides
+from mifomo_lite.train.presets import preset
 from mifomo_lite.train.pipeline import run_pipeline
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from ..data.cli import byo_flags
 from ..sweep import EXECUTORS
-from .config import ABLATIONS, PRESETS, ablation_overrides, parse_assignments, preset
+from .config import ABLATIONS, ablation_overrides, parse_assignments
+from .presets import PRESETS, preset
 
 
 def _common(p: argparse.ArgumentParser, default_preset: str) -> None:
