@@ -68,7 +68,7 @@ def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 25
     """Embeddings ``(N, D)`` of the patches centred on ``(rows, cols)``: eval mode, no autograd,
     in batches (only one batch of patches exists at a time). Restores the train/eval mode.
     ``dtype``: autocast dtype (e.g. ``torch.bfloat16``; see :func:`inference_dtype`); ``None``
-    keeps the old behaviour (bf16 on CUDA when ``amp``, else float32). Returns float32 on CPU."""
+    follows ``amp`` (bf16 on CUDA when set, else float32). Returns float32 on CPU."""
     device = device or next(model.parameters()).device
     if dtype is None:
         dtype = torch.bfloat16 if (device.type == "cuda" and amp) else torch.float32
