@@ -19,7 +19,7 @@ import json
 
 import pytest
 
-from metrics_compare import _first_difference, comparable  # noqa: E402  (tests/ helper)
+from metrics_compare import VOLATILE, _first_difference, comparable  # tests/ helper
 
 
 @pytest.mark.slow

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from metrics_compare import _first_difference, comparable  # noqa: E402  (tests/ helper)
+from metrics_compare import _first_difference, comparable  # tests/ helper
 
 REFERENCE = Path(__file__).parent / "reference" / "smoke_metrics.json"
 
