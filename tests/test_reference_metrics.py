@@ -25,16 +25,9 @@ from pathlib import Path
 
 import pytest
 
+from metrics_compare import _first_difference, comparable  # tests/ helper
+
 REFERENCE = Path(__file__).parent / "reference" / "smoke_metrics.json"
-VOLATILE = ("timings", "environment")
-
-
-def _jsonable(o):
-    if hasattr(o, "tolist"):
-        return o.tolist()
-    if hasattr(o, "item"):
-        return o.item()
-    return str(o)
 
 
 def smoke_metrics() -> dict:
@@ -44,27 +37,7 @@ def smoke_metrics() -> dict:
 
     cfg = preset("smoke", progress=False, device="cpu", inference_precision="float32")
     metrics = run_pipeline(cfg, log=lambda *a, **k: None, keep_model=False).metrics
-    kept = {k: v for k, v in metrics.items() if k not in VOLATILE}
-    return json.loads(json.dumps(kept, sort_keys=True, default=_jsonable))
-
-
-def _first_difference(a, b, path="metrics"):
-    if type(a) is not type(b):
-        return f"{path}: {type(a).__name__} vs {type(b).__name__}"
-    if isinstance(a, dict):
-        for k in sorted(set(a) | set(b)):
-            if k not in a or k not in b:
-                return f"{path}.{k}: present on one side only"
-            d = _first_difference(a[k], b[k], f"{path}.{k}")
-            if d:
-                return d
-        return None
-    if isinstance(a, list):
-        if len(a) != len(b):
-            return f"{path}: {len(a)} vs {len(b)} items"
-        return next((d for i, (x, y) in enumerate(zip(a, b))
-                     if (d := _first_difference(x, y, f"{path}[{i}]"))), None)
-    return None if a == b or (a != a and b != b) else f"{path}: {a!r} (now) vs {b!r} (reference)"
+    return json.loads(comparable(metrics))
 
 
 @pytest.mark.slow

@@ -346,3 +346,53 @@ def test_cluster_executors_without_their_package_say_how_to_install():
         if importlib.util.find_spec(name) is None:
             with pytest.raises(ConfigError, match=r"mifomo-lite\[cluster\]"):
                 run_tasks(pow, [(2, 3)], executor=name)
+
+
+def test_cluster_executors_keep_task_order(monkeypatch, tmp_path):
+    """The Ray and submitit paths, on stand-ins with their APIs: results come back in task order and
+    at most ``jobs`` Ray tasks are in flight."""
+    import sys
+    import types
+
+    from mifomo_lite.sweep import run_tasks
+
+    class Job:
+        def __init__(self, value):
+            self.value = value
+
+        def result(self):
+            return self.value
+
+    class Executor:
+        def __init__(self, folder):
+            self.folder = folder
+
+        def update_parameters(self, **kw):
+            assert kw == {"slurm_array_parallelism": 2}
+
+        def map_array(self, fn, *columns):
+            return [Job(fn(*args)) for args in zip(*columns)]
+
+    monkeypatch.setitem(sys.modules, "submitit", types.SimpleNamespace(AutoExecutor=Executor))
+    assert run_tasks(pow, [(2, 3), (3, 2), (2, 0)], jobs=2, executor="submitit", log_dir=tmp_path) == [8, 9, 1]
+
+    in_flight = []
+
+    class Ref:
+        def __init__(self, value):
+            self.value = value
+            in_flight.append(self)
+
+    def wait(refs):
+        return [refs[-1]], refs[:-1]       # finish the newest first: order must not depend on it
+
+    def get(ref):
+        in_flight.remove(ref)
+        return ref.value
+
+    def remote(fn):
+        return types.SimpleNamespace(remote=lambda *a: Ref(fn(*a)) if len(in_flight) < 2 else pytest.fail("> jobs"))
+
+    fake_ray = types.SimpleNamespace(init=lambda **kw: None, remote=remote, wait=wait, get=get)
+    monkeypatch.setitem(sys.modules, "ray", fake_ray)
+    assert run_tasks(pow, [(2, k) for k in range(6)], jobs=2, executor="ray") == [1, 2, 4, 8, 16, 32]

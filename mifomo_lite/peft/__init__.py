@@ -22,13 +22,9 @@ from .api import (
     adapter_parameters,
     apply_adaptation,
     current_adaptation,
-    is_merged,
-    merge_adapters,
-    param_groups,
     remove_adaptation,
     set_trainables,
     summarize,
-    unmerge_adapters,
 )
 from .counts import (
     closed_form_adapter_params,
@@ -39,6 +35,7 @@ from .counts import (
 from .cp import CP_INITS, CoalescentProjection, init_cp_, install_cp, remove_cp
 from .errors import AdaptationError, AdapterFileError
 from .io import load_adapter, read_adapter_metadata, save_adapter
+from .merge import is_merged, merge_adapters, param_groups, unmerge_adapters
 from .lora import LORA_VARIANTS, LoRALinear, unwrap_lora
 from .prompts import find_prompt_encoders, install_prompts, remove_prompts
 from .table import format_parameter_table, parameter_table

@@ -35,9 +35,7 @@ model that already carries one raises :class:`~.errors.AdaptationError` unless `
 weights — a full fine-tune's weight changes of course stay). :func:`remove_adaptation` undoes an
 adaptation by hand.
 
-:func:`param_groups` builds the optimiser groups of SPEC §8.2 (adapter parameters at their own
-learning rate without weight decay); :func:`merge_adapters` / :func:`unmerge_adapters` fold
-CP and LoRA into the frozen weights for inference and back.
+The optimiser groups and merging of adapters into the frozen weights are in :mod:`.merge`.
 """
 
 from __future__ import annotations
@@ -51,92 +49,21 @@ from torch import nn
 
 from ..models.blocks import Attention, Block
 from .counts import closed_form_adapter_params
-from .cp import CP_INITS, CoalescentProjection, install_cp, remove_cp
+from .cp import CoalescentProjection, install_cp, remove_cp
 from .errors import AdaptationError
-from .lora import LORA_VARIANTS, LoRALinear, unwrap_lora
+from .lora import LoRALinear, unwrap_lora
 from .prompts import find_prompt_encoders, install_prompts, remove_prompts
+from .options import CPOptions, LoRAOptions, PromptOptions, parse_options
 from .protocol import matches_any, protocol_trainables
 
 __all__ = [
     "METHODS", "CPOptions", "LoRAOptions", "PromptOptions", "AdaptationSummary", "PartCount",
-    "apply_adaptation", "remove_adaptation", "current_adaptation", "adapter_parameters",
-    "summarize", "param_groups", "merge_adapters", "unmerge_adapters", "is_merged",
+    "apply_adaptation", "set_trainables", "remove_adaptation", "current_adaptation", "adapter_parameters",
+    "summarize",
 ]
 
 METHODS = ("cp", "lora", "prompt", "full", "head")
 ADAPTATION_ATTR = "_mifomo_adaptation"
-LORA_TARGETS = ("q", "k", "v", "proj", "fc1", "fc2")
-
-
-# --------------------------------------------------------------------------------- options
-@dataclass
-class CPOptions:
-    """Options of ``method="cp"`` (see :mod:`mifomo_lite.peft.cp`)."""
-
-    shared_across_heads: bool = False
-    init: str = "almost_diagonal"
-    std: float = 0.02
-    value_side: bool = False
-
-    def validate(self) -> None:
-        if self.init not in CP_INITS:
-            raise AdaptationError(f"unknown CP init {self.init!r}; choose one of {CP_INITS}")
-        if not self.std > 0:
-            raise AdaptationError(f"CP std must be > 0, got {self.std}")
-
-
-@dataclass
-class LoRAOptions:
-    """Options of ``method="lora"`` (see :mod:`mifomo_lite.peft.lora`)."""
-
-    rank: int = 16
-    alpha: Optional[float] = None
-    targets: tuple = ("q", "v")
-    variant: str = "input"
-
-    def validate(self) -> None:
-        if isinstance(self.targets, str):
-            self.targets = (self.targets,)
-        self.targets = tuple(self.targets)
-        bad = [t for t in self.targets if t not in LORA_TARGETS]
-        if bad or not self.targets or len(set(self.targets)) != len(self.targets):
-            raise AdaptationError(f"LoRA targets {self.targets!r}: choose distinct names from {LORA_TARGETS}")
-        if self.variant not in LORA_VARIANTS:
-            raise AdaptationError(f"unknown LoRA variant {self.variant!r}; choose one of {LORA_VARIANTS}")
-        if int(self.rank) < 1:
-            raise AdaptationError(f"LoRA rank must be ≥ 1, got {self.rank}")
-        self.rank = int(self.rank)
-
-
-@dataclass
-class PromptOptions:
-    """Options of ``method="prompt"`` (see :mod:`mifomo_lite.peft.prompts`)."""
-
-    n_prompts: int = 8
-    std: Optional[float] = None
-
-    def validate(self) -> None:
-        if int(self.n_prompts) < 1:
-            raise AdaptationError(f"n_prompts must be ≥ 1, got {self.n_prompts}")
-        self.n_prompts = int(self.n_prompts)
-
-
-_OPTIONS = {"cp": CPOptions, "lora": LoRAOptions, "prompt": PromptOptions}
-
-
-def _parse_options(method: str, options: dict):
-    cls = _OPTIONS.get(method)
-    if cls is None:
-        if options:
-            raise AdaptationError(f"method {method!r} takes no options, got {sorted(options)}")
-        return None
-    known = {f.name for f in dataclasses.fields(cls)}
-    bad = sorted(set(options) - known)
-    if bad:
-        raise AdaptationError(f"unknown option(s) {bad} for method {method!r}; known: {sorted(known)}")
-    opts = cls(**options)
-    opts.validate()
-    return opts
 
 
 # --------------------------------------------------------------------------------- summary
@@ -424,7 +351,7 @@ def apply_adaptation(
     """
     if method not in METHODS:
         raise AdaptationError(f"unknown adaptation method {method!r}; choose one of {METHODS}")
-    opts = _parse_options(method, dict(options))
+    opts = parse_options(method, dict(options))
     prefixes = protocol_trainables(trainable_set, phase) + tuple(extra_trainable)
     prev = current_adaptation(model)
     if prev is not None or adapter_parameters(model):
@@ -459,116 +386,3 @@ def apply_adaptation(
         remove_adaptation(model)
         raise
     return summarize(model)
-
-
-# --------------------------------------------------------------------------------- optimiser
-def param_groups(
-    model: nn.Module,
-    lr_model: float,
-    lr_peft: float,
-    lr_scale: Optional[float] = None,
-    weight_decay: float = 1e-5,
-) -> list[dict]:
-    """Optimiser parameter groups as MIFOMO's released code builds them (SPEC §8.2):
-
-    * ``peft`` — CP/LoRA/prompt parameters at ``lr_peft``, **no** weight decay;
-    * ``scale`` — parameters named ``scale`` (the prototypical temperature) at ``lr_scale``, no
-      decay (only when ``lr_scale`` is given; otherwise they join ``model_no_decay``);
-    * ``model_decay`` — other trainable tensors with ≥ 2 dimensions, not biases, at ``lr_model``
-      with ``weight_decay``;
-    * ``model_no_decay`` — biases, 1-D tensors and scalars at ``lr_model``, no decay.
-
-    Only parameters with ``requires_grad`` are included; empty groups are dropped. Every group
-    carries a ``"name"``; pass the list to ``torch.optim.AdamW(groups, eps=1e-4)``. To include a
-    classifier that lives outside the model (e.g. the prototypical scale), pass a container such
-    as ``nn.ModuleDict({"model": model, "classifier": clf})``: adapters are recognised by module
-    type and the scale by its name's last component, whatever the prefix.
-    """
-    adapter_ids = {id(p) for _, p in adapter_parameters(model).values()}
-    groups = {"peft": [], "scale": [], "model_decay": [], "model_no_decay": []}
-    seen: set[int] = set()
-    for name, p in model.named_parameters():
-        if not p.requires_grad or id(p) in seen:
-            continue
-        seen.add(id(p))
-        if id(p) in adapter_ids:
-            groups["peft"].append(p)
-        elif lr_scale is not None and name.rsplit(".", 1)[-1] == "scale":
-            groups["scale"].append(p)
-        elif p.ndim <= 1 or name.endswith(".bias") or name == "bias":
-            groups["model_no_decay"].append(p)
-        else:
-            groups["model_decay"].append(p)
-    settings = {
-        "peft": (lr_peft, 0.0),
-        "scale": (lr_scale, 0.0),
-        "model_decay": (lr_model, weight_decay),
-        "model_no_decay": (lr_model, 0.0),
-    }
-    return [
-        {"name": k, "params": v, "lr": settings[k][0], "weight_decay": settings[k][1]}
-        for k, v in groups.items() if v
-    ]
-
-
-# --------------------------------------------------------------------------------- merging
-def merge_adapters(model: nn.Module, safe: bool = False, strict: bool = True) -> dict:
-    """Fold every CP and LoRA adapter into the frozen weights (inference without adapter cost).
-
-    ``safe=True`` checks each folded tensor for NaN/Inf before writing it. A query-side CP inside
-    sparse sampling attention cannot be folded exactly (see :mod:`.cp`): with ``strict=True`` this
-    raises before anything is merged, with ``strict=False`` those CPs stay active. Returns
-    ``{"merged": n, "skipped": m}``. Prompts have nothing to merge.
-    """
-    from ..models.blocks import SparseSamplingAttention
-
-    todo_cp, skipped = [], 0
-    for a in (m for m in model.modules() if isinstance(m, Attention)):
-        for cp in (a.query_adapter, a.value_adapter):
-            if isinstance(cp, CoalescentProjection) and not cp.merged:
-                if cp.side == "query" and isinstance(a, SparseSamplingAttention):
-                    if strict:
-                        raise AdaptationError(
-                            "a query-side CP sits in sparse sampling attention, which cannot be merged "
-                            "exactly (SSA computes offsets from the raw query); use strict=False to "
-                            "merge the others and keep these active")
-                    skipped += 1
-                    continue
-                todo_cp.append((cp, a))
-    todo_lora = [m for m in model.modules() if isinstance(m, LoRALinear) and not m.merged]
-    done: list = []
-    try:
-        for cp, a in todo_cp:
-            cp.merge(a, safe=safe)
-            done.append((cp, a))
-        for m in todo_lora:
-            m.merge(safe=safe)
-            done.append((m, None))
-    except Exception:
-        for obj, a in reversed(done):  # leave the model as it was
-            obj.unmerge(a) if a is not None else obj.unmerge()
-        raise
-    return {"merged": len(done), "skipped": skipped}
-
-
-def unmerge_adapters(model: nn.Module) -> int:
-    """Restore the original weights of every merged CP/LoRA (bit-exact); return how many."""
-    n = 0
-    for a in (m for m in model.modules() if isinstance(m, Attention)):
-        for cp in (a.value_adapter, a.query_adapter):
-            if isinstance(cp, CoalescentProjection) and cp.merged:
-                cp.unmerge(a)
-                n += 1
-    for m in model.modules():
-        if isinstance(m, LoRALinear) and m.merged:
-            m.unmerge()
-            n += 1
-    return n
-
-
-def is_merged(model: nn.Module) -> bool:
-    """Whether any CP or LoRA adapter of ``model`` is currently merged."""
-    return any(
-        getattr(m, "merged", False) for m in model.modules() if isinstance(m, (CoalescentProjection, LoRALinear))
-    )
-

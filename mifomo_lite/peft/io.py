@@ -19,7 +19,8 @@ from torch import nn
 
 from ..errors import DataFileNotFound
 from ..utils import atomic_path
-from .api import adapter_parameters, apply_adaptation, current_adaptation, is_merged
+from .api import adapter_parameters, apply_adaptation, current_adaptation
+from .merge import is_merged
 from .errors import AdapterFileError
 
 __all__ = ["save_adapter", "load_adapter", "read_adapter_metadata", "FORMAT"]

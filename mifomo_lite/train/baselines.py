@@ -14,7 +14,7 @@ from .. import fsl
 from ..models import create_model
 from .config import RunConfig
 from .domains import Domain
-from .embedding import embed_pixels, inference_dtype, scene_feature_map
+from .embedding import embed, scene_feature_map
 from .evaluation import POOLS, run_scene_nodes
 
 __all__ = ["FeatureCache", "run_baselines"]
@@ -92,10 +92,8 @@ class FeatureCache:
             self._random[todo] = self._random_map.read(t.rows[todo], t.cols[todo]).numpy()
             self._have[todo] = True
         elif todo.size:
-            self._random[todo] = embed_pixels(self._rnd_model, t.prepared, t.rows[todo], t.cols[todo],
-                                              batch_size=self.cfg.eval_batch_size, device=self.device,
-                                              progress=self.cfg.progress, desc="random encoder",
-                                              dtype=inference_dtype(self.device, self.cfg)).numpy()
+            self._random[todo] = embed(self._rnd_model, t.prepared, t.rows[todo], t.cols[todo], self.cfg,
+                                       self.device, desc="random encoder").numpy()
             self._have[todo] = True
         return self._random[idx]
 

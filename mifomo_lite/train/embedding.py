@@ -18,7 +18,7 @@ from .. import fsl
 from .config import RunConfig
 from .domains import Domain
 
-__all__ = ["progress_bar", "autocast", "cpu_has_native_bf16", "inference_dtype", "embed_pixels", "scene_feature_map",
+__all__ = ["progress_bar", "autocast", "cpu_has_native_bf16", "inference_dtype", "embed_pixels", "embed", "scene_feature_map",
            "EmbeddingCache", "embed_split"]
 
 
@@ -68,7 +68,7 @@ def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 25
     """Embeddings ``(N, D)`` of the patches centred on ``(rows, cols)``: eval mode, no autograd,
     in batches (only one batch of patches exists at a time). Restores the train/eval mode.
     ``dtype``: autocast dtype (e.g. ``torch.bfloat16``; see :func:`inference_dtype`); ``None``
-    keeps the old behaviour (bf16 on CUDA when ``amp``, else float32). Returns float32 on CPU."""
+    follows ``amp`` (bf16 on CUDA when set, else float32). Returns float32 on CPU."""
     device = device or next(model.parameters()).device
     if dtype is None:
         dtype = torch.bfloat16 if (device.type == "cuda" and amp) else torch.float32
@@ -85,6 +85,15 @@ def embed_pixels(model: nn.Module, prepared, rows, cols, *, batch_size: int = 25
     return torch.cat(out) if out else torch.empty(0, getattr(model, "embed_dim", 0))
 
 
+def embed(model: nn.Module, prepared, rows, cols, cfg: RunConfig, device: torch.device, *,
+          desc: str = "embedding", progress: Optional[bool] = None) -> torch.Tensor:
+    """:func:`embed_pixels` with the run's settings: ``eval_batch_size``, the inference precision
+    (:func:`inference_dtype`) and, unless ``progress`` says otherwise, the run's progress bars."""
+    return embed_pixels(model, prepared, rows, cols, batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
+                        progress=cfg.progress if progress is None else progress, desc=desc,
+                        dtype=inference_dtype(device, cfg))
+
+
 def scene_feature_map(model: nn.Module, target: "Domain", cfg: RunConfig, device, *,
                       desc: str = "embedding") -> fsl.LazyFeatureMap:
     """A :class:`~mifomo_lite.fsl.LazyFeatureMap` of ``model``'s embeddings over the target scene,
@@ -92,8 +101,7 @@ def scene_feature_map(model: nn.Module, target: "Domain", cfg: RunConfig, device
     prep = target.prepared
 
     def compute(rows, cols):
-        return embed_pixels(model, prep, rows, cols, batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
-                            progress=cfg.progress, desc=desc, dtype=inference_dtype(device, cfg))
+        return embed(model, prep, rows, cols, cfg, device, desc=desc)
 
     return fsl.LazyFeatureMap(compute, prep.height, prep.width, cfg.feature_smoothing)
 
@@ -141,10 +149,8 @@ class EmbeddingCache:
             return self._timed(lambda: self.feature_map.read(rows, cols))
         if self.emb is None:
             t0 = time.perf_counter()
-            self.emb = embed_pixels(self.model, self.target.prepared, self.target.rows, self.target.cols,
-                                    batch_size=self.cfg.eval_batch_size, device=self.device, amp=self.cfg.amp,
-                                    progress=self.cfg.progress, desc="embedding cache (frozen backbone)",
-                                    dtype=inference_dtype(self.device, self.cfg))
+            self.emb = embed(self.model, self.target.prepared, self.target.rows, self.target.cols, self.cfg,
+                             self.device, desc="embedding cache (frozen backbone)")
             self.seconds = time.perf_counter() - t0
         return self.emb[torch.from_numpy(self.target.pixel_index(rows, cols))]
 
@@ -164,10 +170,6 @@ def embed_split(model, target: Domain, split, cfg: RunConfig, device, *, progres
         cols = np.concatenate([split.support_cols, split.query_cols])
         emb = fmap.read(rows, cols)   # one pass over every window both sets need
         return emb[:split.n_support], emb[split.n_support:], fmap
-    dtype = inference_dtype(device, cfg)
-    s_emb = embed_pixels(model, target.prepared, split.support_rows, split.support_cols,
-                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp, dtype=dtype)
-    q_emb = embed_pixels(model, target.prepared, split.query_rows, split.query_cols,
-                         batch_size=cfg.eval_batch_size, device=device, amp=cfg.amp,
-                         progress=cfg.progress, desc=progress_desc, dtype=dtype)
+    s_emb = embed(model, target.prepared, split.support_rows, split.support_cols, cfg, device, progress=False)
+    q_emb = embed(model, target.prepared, split.query_rows, split.query_cols, cfg, device, desc=progress_desc)
     return s_emb, q_emb, None

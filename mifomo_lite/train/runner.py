@@ -361,7 +361,8 @@ def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_s
         log(f"{len(names)} ablations, {jobs} at a time ({executor}): {', '.join(names)}")
     tasks = [(cfg, name, i == 0, out, target_scene, source_scenes, log if serial else None)
              for i, name in enumerate(names)]
-    rows = run_tasks(_ablation_row, tasks, jobs=jobs, executor=executor, log_dir=out / "submitit")
+    # submitit's job files go beside the results folder, so its layout is the same for every executor
+    rows = run_tasks(_ablation_row, tasks, jobs=jobs, executor=executor, log_dir=out.parent / f"{out.name}.submitit")
     table = {name: row for name, (row, _) in zip(names, rows)}
     baselines = rows[0][1] if rows else {}
     payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines}
