@@ -112,7 +112,6 @@ def cmd_demo(args) -> int:
 
 
 def cmd_ablate(args) -> int:
-    from . import report as R
     from .runner import ablate
 
     from .runner import target_scene_for
