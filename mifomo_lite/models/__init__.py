@@ -26,8 +26,8 @@ from .encoders import SpatialEncoder, SpectralEncoder
 from .factory import count_flops, count_parameters, create_model
 from .foundation import evaluate_frozen_prototypes, load_foundation_model, save_foundation_model, spatial_tap_features
 from .fusion import HyperSIGMAClassifier, MifomoHyperSIGMA
-from .official import (LoadReport, checkpoint_filter_fn, convert_official_checkpoint, download_official_checkpoint,
-                       load_official_hypersigma, plan_official_load, read_checkpoint)
+from .official import checkpoint_filter_fn, convert_official_checkpoint, download_official_checkpoint, read_checkpoint
+from .official_load import LoadReport, load_official_hypersigma, plan_official_load
 
 __all__ = [
     "Attention", "Block", "DropPath", "Mlp", "SparseSamplingAttention", "run_blocks",

@@ -152,7 +152,8 @@ def _info(args) -> int:
 # --------------------------------------------------------------------------- official
 def _load_official(args) -> int:
     from .factory import create_model
-    from .official import inspect_state_dict, plan_official_load, read_checkpoint
+    from .official import inspect_state_dict, read_checkpoint
+    from .official_load import plan_official_load
 
     if not args.spatial and not args.spectral:
         raise ConfigError("give --spatial PATH and/or --spectral PATH")
