@@ -20,6 +20,7 @@ from .errors import MifomoError
 COMMAND_MODULES = [
     "mifomo_lite.data.cli",
     "mifomo_lite.models.cli",
+    "mifomo_lite.models.pretrain_cli",
     "mifomo_lite.train.cli",
     "mifomo_lite.peft.cli",
     "mifomo_tools.notebooks_cli",

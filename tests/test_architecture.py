@@ -1,5 +1,5 @@
 """The package's shape: no import cycles inside mifomo_lite, no tooling or test code pulled in by
-``import mifomo_lite``, no reading of tests/, and the pipeline modules kept small."""
+``import mifomo_lite``, no reading of tests/, and every module kept small."""
 
 from __future__ import annotations
 
@@ -86,7 +86,9 @@ def test_import_pulls_no_tooling_or_test_code():
     assert not bad, f"import mifomo_lite pulled in tooling/test modules: {bad}"
 
 
-def test_the_pipeline_modules_are_small():
-    for path in (PKG / "train").glob("*.py"):
-        n = len(path.read_text().splitlines())
-        assert n <= 400, f"{path.name} has {n} lines (limit 400)"
+def test_every_module_is_small():
+    """No module of the package over 400 lines: a larger one is split by role."""
+    sizes = {path.relative_to(PKG.parent).as_posix(): len(path.read_text().splitlines()) for path in PKG.rglob("*.py")}
+    assert len(sizes) > 50 and "mifomo_lite/train/runner.py" in sizes  # the walk does see the package
+    big = {name: n for name, n in sorted(sizes.items()) if n > 400}
+    assert not big, f"modules over 400 lines (limit 400): {big}"

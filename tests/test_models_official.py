@@ -13,7 +13,8 @@ import torch
 from mifomo_lite.cli import main
 from mifomo_lite.errors import CheckpointError, DataFileNotFound
 from mifomo_lite.models import create_model, load_official_hypersigma, plan_official_load, read_checkpoint
-from mifomo_lite.models.official import LoadReport, convert_official_checkpoint, inspect_state_dict
+from mifomo_lite.models.official import convert_official_checkpoint, inspect_state_dict
+from mifomo_lite.models.official_load import LoadReport
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

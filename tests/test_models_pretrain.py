@@ -9,8 +9,8 @@ import torch
 from mifomo_lite.cli import main
 from mifomo_lite.errors import ConfigError, DataError
 from mifomo_lite.models import create_model, load_foundation_model
-from mifomo_lite.models.pretrain import (MaskedAutoencoder, PatchPool, PretrainConfig, load_unlabelled_cube, lr_at,
-                                         masked_mse, pretrain, random_masking)
+from mifomo_lite.models.pretrain import MaskedAutoencoder, PretrainConfig, lr_at, masked_mse, pretrain, random_masking
+from mifomo_lite.models.pretrain_pool import PatchPool, load_unlabelled_cube
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -121,7 +121,7 @@ def _named_target(name="indian_pines"):
 
 
 def test_target_self_supervision_adapts_only_the_encoders_and_restores_flags():
-    from mifomo_lite.models.pretrain import target_self_supervision
+    from mifomo_lite.models.target_ssl import target_self_supervision
 
     torch.manual_seed(0)
     model = create_model("micro", drop_path_rate=0.0)
@@ -144,7 +144,7 @@ def test_target_self_supervision_adapts_only_the_encoders_and_restores_flags():
 
 
 def test_target_self_supervision_is_seeded():
-    from mifomo_lite.models.pretrain import target_self_supervision
+    from mifomo_lite.models.target_ssl import target_self_supervision
 
     out = []
     for _ in range(2):

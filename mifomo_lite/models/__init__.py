@@ -16,8 +16,11 @@ Quick tour::
 Modules: :mod:`.blocks` (transformer blocks, MHSA and sparse sampling attention), :mod:`.config`
 (sizes), :mod:`.encoders` (spatial and spectral ViTs), :mod:`.fusion` (MIFOMO's embedding model and
 HyperSIGMA's classifier), :mod:`.factory` (build by name, count parameters and FLOPs),
-:mod:`.official` (safe checkpoint loading), :mod:`.pretrain` (MAE), :mod:`.foundation` (the shipped
-model and frozen-feature evaluation), :mod:`.cli` (``mifomo-lite model …``, ``mifomo-lite pretrain``).
+:mod:`.official` (safe checkpoint reading and key mapping), :mod:`.official_load` (loading into a
+model and its report), :mod:`.mae` (the masked autoencoder), :mod:`.pretrain` (MAE pretraining loop
+and state), :mod:`.pretrain_pool` (the scenes it trains on), :mod:`.target_ssl` (per-run target
+self-supervision), :mod:`.foundation` (the shipped model and frozen-feature evaluation),
+:mod:`.cli` (``mifomo-lite model …``), :mod:`.pretrain_cli` (``mifomo-lite pretrain``).
 """
 
 from .blocks import Attention, Block, DropPath, Mlp, SparseSamplingAttention, run_blocks
@@ -26,8 +29,8 @@ from .encoders import SpatialEncoder, SpectralEncoder
 from .factory import count_flops, count_parameters, create_model
 from .foundation import evaluate_frozen_prototypes, load_foundation_model, save_foundation_model, spatial_tap_features
 from .fusion import HyperSIGMAClassifier, MifomoHyperSIGMA
-from .official import (LoadReport, checkpoint_filter_fn, convert_official_checkpoint, download_official_checkpoint,
-                       load_official_hypersigma, plan_official_load, read_checkpoint)
+from .official import checkpoint_filter_fn, convert_official_checkpoint, download_official_checkpoint, read_checkpoint
+from .official_load import LoadReport, load_official_hypersigma, plan_official_load
 
 __all__ = [
     "Attention", "Block", "DropPath", "Mlp", "SparseSamplingAttention", "run_blocks",

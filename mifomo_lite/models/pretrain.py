@@ -24,6 +24,9 @@ before the decoder (and then never again), and pretraining uses full attention o
 Training state is saved every ``checkpoint_every`` steps as ``pretrain_state.safetensors`` (model,
 decoders, AdamW moments, torch RNG) plus ``pretrain_state.json`` (step, config, loss history,
 NumPy RNG, wall time), so an interrupted run resumes exactly where it stopped.
+
+The pool of scenes is :mod:`.pretrain_pool`; continuing the MAE on one run's target scene is
+:mod:`.target_ssl`.
 """
 
 from __future__ import annotations
@@ -34,24 +37,21 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..errors import CheckpointError, ConfigError, DataError
+from ..errors import CheckpointError, ConfigError
 from ..utils import atomic_path, seed_everything
 from .factory import create_model
 from .fusion import MifomoHyperSIGMA
 from .mae import MAEDecoder, MaskedAutoencoder, masked_mse, random_masking, sincos_pos_embed  # noqa: F401
+from .pretrain_pool import PatchPool, load_unlabelled_cube, synthetic_pretraining_scene
 
-__all__ = ["PretrainConfig", "MAEDecoder", "MaskedAutoencoder", "PatchPool", "random_masking",
-           "build_pretraining_pool", "synthetic_pretraining_scene", "SYNTHETIC_SENSORS", "pretrain", "lr_at",
-           "PretrainResult", "FORBIDDEN_SCENES", "target_self_supervision"]
-
-# The offline evaluation target must never be seen during pretraining.
-FORBIDDEN_SCENES = ("indian_pines", "indian pines", "indianpines", "indian_pines_corrected")
+__all__ = ["PretrainConfig", "MAEDecoder", "MaskedAutoencoder", "random_masking", "build_pretraining_pool",
+           "pretrain", "lr_at", "PretrainResult"]
 
 STATE_TENSORS = "pretrain_state.safetensors"
 STATE_JSON = "pretrain_state.json"
@@ -108,113 +108,8 @@ class PretrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
+
 # --------------------------------------------------------------------------- data
-class PatchPool:
-    """Random w×w windows from several preprocessed scenes — every pixel, labelled or not.
-
-    ``scenes`` are :class:`mifomo_lite.data.PreparedScene` objects (anything with ``height``,
-    ``width``, ``name`` and ``patches(rows, cols)``). Each batch draws its samples from the scenes
-    with equal probability per scene (so a small real scene is not drowned by large synthetic
-    ones), then optionally applies one of the 8 flips/rotations of the square to each window.
-    """
-
-    def __init__(self, scenes: Sequence, augment: bool = True, guard: bool = True):
-        if not scenes:
-            raise DataError("the pretraining pool is empty: give at least one scene")
-        # guard=False only for :func:`target_self_supervision`, which adapts one run's model in
-        # memory and never ships weights: the shipped foundation model stays Indian-Pines-free.
-        for s in scenes if guard else ():
-            if any(f in str(getattr(s, "name", "")).lower().replace("-", "_") for f in FORBIDDEN_SCENES):
-                raise DataError(f"refusing to pretrain on {s.name!r}: Indian Pines is the kit's offline evaluation "
-                                "target and must stay unseen by the foundation model")
-        chans = {int(s.n_channels) for s in scenes}
-        if len(chans) != 1:
-            raise DataError(f"pretraining scenes differ in channel count {sorted(chans)}: preprocess all of them "
-                            "to the same number of PCA components (a scene with fewer bands keeps its band count)")
-        self.scenes = list(scenes)
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return sum(s.height * s.width for s in self.scenes)
-
-    def describe(self) -> list[dict]:
-        return [{"name": s.name, "height": int(s.height), "width": int(s.width), "channels": int(s.n_channels)}
-                for s in self.scenes]
-
-    def sample(self, n: int, rng: np.random.Generator) -> torch.Tensor:
-        which = rng.integers(0, len(self.scenes), size=n)
-        out = []
-        for k in np.unique(which):
-            s, m = self.scenes[k], int((which == k).sum())
-            out.append(s.patches(rng.integers(0, s.height, size=m), rng.integers(0, s.width, size=m)))
-        x = torch.cat(out)[torch.from_numpy(rng.permutation(n))]
-        if self.augment:
-            t = rng.integers(0, 8, size=n)
-            for code in range(1, 8):
-                idx = torch.from_numpy(np.flatnonzero(t == code))
-                if idx.numel():
-                    y = x[idx]
-                    if code & 4:
-                        y = y.flip(-1)
-                    x[idx] = torch.rot90(y, k=code & 3, dims=(-2, -1))
-        return x
-
-
-# Simulated sensors for the synthetic part of the pool: band count and wavelength range roughly
-# like the instruments behind the benchmark scenes (and HyperSIGMA's pretraining data).
-SYNTHETIC_SENSORS = (
-    {"sensor": "AVIRIS-like", "n_bands": 200, "wavelength_range": (400.0, 2500.0)},
-    {"sensor": "ROSIS-like", "n_bands": 103, "wavelength_range": (430.0, 860.0)},
-    {"sensor": "HySpex-like", "n_bands": 128, "wavelength_range": (363.0, 1018.0)},
-    {"sensor": "CASI-like", "n_bands": 144, "wavelength_range": (380.0, 1050.0)},
-    {"sensor": "Hyperion-like", "n_bands": 175, "wavelength_range": (400.0, 2400.0)},
-    {"sensor": "GF-5-like", "n_bands": 150, "wavelength_range": (400.0, 1000.0)},
-)
-
-
-def synthetic_pretraining_scene(i: int, size: int = 96, seed: int = 0):
-    """The i-th synthetic scene of the pretraining pool: sensor ``SYNTHETIC_SENSORS[i % 6]``, 8–16
-    materials drawn from a 200-material library, random calibration shift, gain, shading, noise,
-    region count and mixing — every knob from a seeded generator, so the pool is reproducible."""
-    from ..data import synthetic_scene
-
-    rng = np.random.default_rng([int(seed), 31337, int(i)])
-    sensor = SYNTHETIC_SENSORS[i % len(SYNTHETIC_SENSORS)]
-    n_cls = int(rng.integers(8, 17))
-    return synthetic_scene(
-        size, size, sensor["n_bands"], class_ids=sorted(rng.choice(np.arange(1, 201), n_cls, replace=False).tolist()),
-        wavelength_range=sensor["wavelength_range"], spectral_shift_nm=float(rng.uniform(-5, 5)),
-        gain=float(rng.uniform(0.8, 1.2)), offset=float(rng.uniform(-0.02, 0.02)),
-        illumination=float(rng.uniform(0.0, 0.4)), noise_std=float(rng.uniform(0.003, 0.02)),
-        n_regions=int(rng.integers(3 * n_cls, 6 * n_cls)), mixing_sigma=float(rng.uniform(0.5, 2.0)),
-        variability=float(rng.uniform(0.02, 0.06)), background_fraction=0.0, seed=int(seed) * 1000 + i,
-        library_seed=int(seed), name=f"synthetic-{i}-{sensor['sensor']}", sensor=sensor["sensor"])
-
-
-def load_unlabelled_cube(path_or_name: str, n_components: int = 50, patch_size: int = 9, seed: int = 0):
-    """A real cube for pretraining — labels are not needed. ``path_or_name`` is a file (``.mat``,
-    ``.npy``/``.npz``, ENVI; the 3-D variable is found automatically) or a registry scene name.
-    Returns a :class:`~mifomo_lite.data.PreparedScene` (PCA, whitening, z-score as the pipeline)."""
-    from ..data import PreparedScene, load_scene, preprocess_cube, read_array
-    from ..data.scene import check_cube
-
-    text = str(path_or_name)
-    key = Path(text).stem.lower().replace("-", "_").replace(" ", "_")
-    if any(f.replace(" ", "_") in key for f in FORBIDDEN_SCENES) or key in ("ip", "indian"):
-        raise DataError(f"refusing to pretrain on {text}: Indian Pines is the kit's offline evaluation target")
-    p = Path(text).expanduser()
-    if p.exists():
-        cube = check_cube(read_array(p, ndim=3, what="image cube", as_float32=True).array, what=str(p))
-        name = p.stem
-    else:
-        scene = load_scene(text)
-        if any(f in scene.name.lower().replace(" ", "_") for f in FORBIDDEN_SCENES):
-            raise DataError(f"refusing to pretrain on {scene.name}: Indian Pines is the offline evaluation target")
-        cube, name = scene.cube, scene.name
-    image, info = preprocess_cube(cube, n_components, seed=seed)
-    return PreparedScene(image, patch_size=patch_size, name=name, meta={"preprocessing": info, "source": text})
-
-
 def build_pretraining_pool(cfg: PretrainConfig, log: Callable[[str], None] = print) -> PatchPool:
     """Synthetic scenes from varied simulated sensors plus ``cfg.extra`` real cubes (e.g. Salinas-A),
     each preprocessed exactly as the few-shot pipeline does (PCA-``n_components``, whitened,
@@ -423,62 +318,3 @@ def _resume(out: Path, cfg: PretrainConfig, mae, opt, gen: torch.Generator, rng:
     rng.bit_generator.state = meta["numpy_rng"]
     log(f"resuming from step {step} ({wall:.0f} s so far)")
     return step, wall, float(meta.get("cpu_time_s", 0.0)), list(meta["history"])
-
-
-# --------------------------------------------------------------------------- per-run target self-supervision
-def target_self_supervision(model: MifomoHyperSIGMA, prepared, *, steps: int, lr: float = 5e-4,
-                            batch_size: int = 64, warmup_steps: int = 50, seed: int = 0,
-                            device: Optional[torch.device] = None, progress: bool = False,
-                            log: Callable[[str], None] = print) -> dict:
-    """Continue the MAE objective on the unlabelled *target* scene before any few-shot training.
-
-    Cross-domain few-shot learning with unlabelled target data (STARTUP: Phoo & Hariharan,
-    *Self-training for Few-shot Transfer Across Extreme Task Differences*, ICLR 2021; test-time
-    training: Sun et al., ICML 2020): the transductive protocol already hands every query pixel to
-    label propagation and to the pseudo-labels, so the encoders may as well learn the target
-    sensor's statistics from them. This runs the pretraining MAE (same masks, losses and optimiser
-    as :func:`pretrain`) on windows centred on **every pixel of the scene** — no labels and no
-    ground-truth mask are read, so a support or query label cannot leak in — with fresh decoders
-    (seeded through the global torch RNG) that are discarded afterwards, and a linear warm-up to a
-    constant ``lr``. Only the two encoders change (in place); nothing is written to disk. Returns
-    ``{"steps", "seconds", "history"}`` (loss per step).
-    """
-    if steps < 1:
-        raise ConfigError(f"target self-supervision needs steps >= 1, got {steps}")
-    device = device or next(model.parameters()).device
-    cfg = PretrainConfig(size="target", steps=int(steps), batch_size=int(batch_size), lr=float(lr),
-                         warmup_steps=min(int(warmup_steps), int(steps)), seed=int(seed),
-                         n_components=int(model.cfg.in_chans), patch_size=int(model.cfg.patch_size))
-    gen = torch.Generator().manual_seed(cfg.seed)
-    torch.manual_seed(cfg.seed)  # the decoders' initialisation
-    mae = MaskedAutoencoder(model, cfg).to(device)
-    pool = PatchPool([prepared], augment=cfg.augment, guard=False)
-    was_training = model.training
-    grads = {n: p.requires_grad for n, p in model.named_parameters()}
-    model.requires_grad_(False)
-    for enc in (model.spat_encoder, model.spec_encoder):
-        enc.requires_grad_(True)
-    opt = torch.optim.AdamW(param_groups(mae, cfg.weight_decay), lr=cfg.lr, betas=cfg.betas, **_fused_kw())
-    rng = np.random.default_rng([cfg.seed, 4242])
-    history, started = [], time.perf_counter()
-    steps_iter = range(cfg.steps)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps_iter = tqdm(steps_iter, desc="target self-supervision (MAE)", unit="step", leave=False)
-    mae.train()
-    try:
-        for step in steps_iter:
-            # warm-up, then a constant rate: a short continuation has nothing to anneal (with the
-            # pretraining's cosine decay, 500 steps moved propagated OA half as much)
-            lr_now = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
-            losses = mae_step(mae, opt, pool.sample(cfg.batch_size, rng).to(device), lr_now, gen, cfg.grad_clip)
-            history.append({"step": step + 1, "loss": losses["loss"].item(), "lr": lr_now})
-    finally:
-        for n, p in model.named_parameters():
-            p.requires_grad_(grads[n])
-        model.train(was_training)
-    seconds = time.perf_counter() - started
-    log(f"target self-supervision: {cfg.steps} MAE steps on {prepared.name} in {seconds:.1f} s "
-        f"(loss {history[0]['loss']:.3f} → {history[-1]['loss']:.3f})")
-    return {"steps": cfg.steps, "seconds": seconds, "history": history}

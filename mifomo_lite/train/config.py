@@ -131,7 +131,7 @@ class RunConfig:
 
     # --- target_ssl: phase 0, self-supervision on the target scene (a kit extension) ------------------
     # MAE steps on windows around every pixel of the unlabelled target scene, before phase 1
-    # (mifomo_lite.models.target_self_supervision); transductive mode only. 0 = off, as in MIFOMO.
+    # (mifomo_lite.models.target_ssl); transductive mode only. 0 = off, as in MIFOMO.
     target_ssl_steps: int = 0
     target_ssl_lr: float = 5e-4
     target_ssl_batch_size: int = 64

@@ -65,7 +65,7 @@ def run_target_ssl(model: nn.Module, target: Domain, cfg: RunConfig, device, his
     if cfg.mode != "transductive":
         log("inductive mode: target self-supervision skipped (it reads the unlabelled target pixels)")
         return None
-    from ..models.pretrain import target_self_supervision
+    from ..models.target_ssl import target_self_supervision
 
     rec = target_self_supervision(model, target.prepared, steps=cfg.target_ssl_steps, lr=cfg.target_ssl_lr,
                                   batch_size=cfg.target_ssl_batch_size, seed=cfg.seed, device=device,
