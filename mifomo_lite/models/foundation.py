@@ -269,18 +269,12 @@ def render_model_card(card: dict) -> str:
 
 # --------------------------------------------------------------------------- evaluation
 def prototype_metrics(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
-    """Overall accuracy, average (per-class recall) accuracy and Cohen's κ."""
-    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y_true, y_pred), 1)
-    n = cm.sum()
-    oa = np.trace(cm) / n
-    support = cm.sum(axis=1)
-    recall = np.divide(np.diag(cm), support, out=np.zeros(n_classes), where=support > 0)
-    aa = recall[support > 0].mean()
-    pe = (cm.sum(0) * cm.sum(1)).sum() / float(n) ** 2
-    kappa = (oa - pe) / (1 - pe) if pe < 1 else 1.0
-    return {"oa": float(oa), "aa": float(aa), "kappa": float(kappa)}
+    """Overall accuracy, average (per-class recall) accuracy and Cohen's κ, as fractions (the model
+    cards' scale); computed by :func:`mifomo_lite.fsl.classification_metrics`."""
+    from ..fsl.metrics import classification_metrics
+
+    m = classification_metrics(y_true, y_pred, n_classes)
+    return {k: float(m[k]) / 100.0 for k in ("oa", "aa", "kappa")}
 
 
 def _features(features: Union[str, nn.Module, Callable], prepared, rows, cols, batch_size: int,
@@ -339,6 +333,7 @@ def evaluate_frozen_prototypes(
     (std is the population std, as MIFOMO reports it).
     """
     from .. import data as D
+    from ..fsl.protonet import prototypes
 
     t0 = time.perf_counter()
     if isinstance(scene, str):
@@ -358,7 +353,7 @@ def evaluate_frozen_prototypes(
         q_idx = index[split.query_rows, split.query_cols]
         k = split.n_classes
         sup, ys = feats[s_idx], torch.as_tensor(split.support_labels)
-        protos = torch.zeros(k, feats.shape[1]).index_add_(0, ys, sup) / torch.bincount(ys, minlength=k).clamp_min(1)[:, None]
+        protos = prototypes(sup, ys, k)
         pred = (feats[q_idx] @ torch.nn.functional.normalize(protos, dim=1).T).argmax(1).numpy()
         m = prototype_metrics(split.query_labels, pred, k)
         m["seed"] = int(seed)
