@@ -25,6 +25,12 @@ def register(subparsers) -> None:
                         help="structure and .py/.ipynb twin checks (no execution)")
     ck.set_defaults(handler=_check)
 
+    _add_run(sub, common)
+    _add_stamp_and_student(sub, common)
+    _add_book(sub, common)
+
+
+def _add_run(sub, common) -> None:
     run = sub.add_parser("run", parents=[common], help="execute notebooks with papermill, compare metrics",
                          description="Execute notebooks with papermill (parameters profile, device, "
                                      "seed), collect their metrics and compare them with "
@@ -47,6 +53,8 @@ def register(subparsers) -> None:
                      help="run N notebooks at a time in local processes (default 1: serial)")
     run.set_defaults(handler=_run)
 
+
+def _add_stamp_and_student(sub, common) -> None:
     sp = sub.add_parser("stamp", parents=[common],
                         help="point badges and install cells at [project.urls] Repository; Colab metadata",
                         description="Rewrite every notebook's Open-in-Colab badge and install-cell "
@@ -62,6 +70,8 @@ def register(subparsers) -> None:
     g.add_argument("--check", type=Path, metavar="DIR", help="fail when DIR is stale")
     st.set_defaults(handler=_student)
 
+
+def _add_book(sub, common) -> None:
     bk = sub.add_parser("book", parents=[common], help="build the Jupyter Book (and check it in chromium)",
                         description="Build book/ with jupyter-book from the notebooks executed into "
                                     "book/_executed (run them first, or pass --run).")
