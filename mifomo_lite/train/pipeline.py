@@ -144,7 +144,12 @@ def _start_run(cfg: RunConfig):
     cfg = cfg.validate()
     t_start = time.perf_counter()
     if cfg.num_threads:
+        # torch and the BLAS that NumPy/SciPy use (PCA, propagation) alike: a run's numbers depend
+        # on its thread count through float rounding, so one setting must cover both
+        from threadpoolctl import threadpool_limits
+
         torch.set_num_threads(int(cfg.num_threads))
+        threadpool_limits(limits=int(cfg.num_threads))
     device = resolve_device(cfg.device, allow_fallback=cfg.allow_cpu_fallback)
     seed_everything(cfg.seed)
     return cfg, device, {}, t_start

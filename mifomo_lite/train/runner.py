@@ -339,7 +339,9 @@ def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optio
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
     ``jobs`` / ``executor``: how the rows run (:func:`mifomo_lite.sweep.run_tasks`); every row is
-    seeded on its own, so the results and the folder are the same however they run."""
+    seeded on its own, so the results and the folder are the same however they run, provided each
+    row uses the same number of CPU threads (``num_threads``): a parallel worker runs one thread
+    by default, and a different thread count changes float rounding in the last digits."""
     names = list(names or ABLATIONS)
     for name in names:
         if name not in ABLATIONS:
