@@ -18,7 +18,7 @@ from torch import nn
 
 from ..fsl import drift as fdrift
 from .config import RunConfig
-from .embedding import embed_pixels, inference_dtype
+from .embedding import embed
 
 __all__ = ["DriftRecorder", "K_NEIGHBOURS"]
 
@@ -43,8 +43,7 @@ class DriftRecorder:
 
     def _embed(self):
         cfg = self.cfg
-        return embed_pixels(self.model, self.target.prepared, self.rows, self.cols, batch_size=cfg.eval_batch_size,
-                            device=self.device, amp=cfg.amp, dtype=inference_dtype(self.device, cfg))
+        return embed(self.model, self.target.prepared, self.rows, self.cols, cfg, self.device, progress=False)
 
     def _measure(self) -> dict:
         k = min(K_NEIGHBOURS, len(self.rows) - 1)

@@ -27,7 +27,7 @@ from .. import fsl
 from ..fsl.lgc_solvers import propagation_solver
 from .config import RunConfig
 from .domains import Domain
-from .embedding import EmbeddingCache, embed_pixels, embed_split, inference_dtype
+from .embedding import EmbeddingCache, embed, embed_split
 
 __all__ = ["POOLS", "scene_nodes", "run_scene_nodes", "pool_key", "onehot", "head_probabilities", "full_graph_scores", "propagated_scores", "predict", "stage_metrics",
            "evaluate_stage", "node_embeddings"]
@@ -176,9 +176,7 @@ def node_embeddings(model, target: Domain, split, cfg: RunConfig, device, fmap=N
     rest = np.ones(len(nodes["rows"]), dtype=bool)
     if query_emb is not None:
         rest[nodes["query_pos"]] = False
-    emb = embed_pixels(model, target.prepared, nodes["rows"][rest], nodes["cols"][rest], batch_size=cfg.eval_batch_size,
-                       device=device, amp=cfg.amp, progress=cfg.progress, desc="scene pool",
-                       dtype=inference_dtype(device, cfg))
+    emb = embed(model, target.prepared, nodes["rows"][rest], nodes["cols"][rest], cfg, device, desc="scene pool")
     if query_emb is not None:
         full = emb.new_zeros(len(nodes["rows"]), emb.shape[1])
         full[torch.from_numpy(rest)] = emb
