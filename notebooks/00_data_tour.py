@@ -308,3 +308,11 @@ check("00.4", rarest_class)
 # %%
 passed, total = score("00")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("00")

@@ -403,3 +403,11 @@ check("01.4", attention_params)
 # %%
 passed, total = score("01")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("01")

@@ -341,3 +341,11 @@ check("02.4", merge_cp)
 # %%
 passed, total = score("02")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("02")

@@ -433,3 +433,11 @@ check("03.4", max_confidence)
 # %%
 passed, total = score("03")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("03")

@@ -400,3 +400,11 @@ check("04.4", clipped_fraction)
 # %%
 passed, total = score("04")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("04")

@@ -485,3 +485,11 @@ check("05.4", lgc)
 # %%
 passed, total = score("05")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("05")

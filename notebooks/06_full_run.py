@@ -425,3 +425,11 @@ check("06.4", most_important)
 # %%
 passed, total = score("06")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("06")

@@ -363,3 +363,11 @@ check("07.3", welch_t)
 # %%
 passed, total = score("07")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("07")

@@ -344,3 +344,11 @@ check("08.3", inductive_predict)
 # %%
 passed, total = score("08")
 record_metrics(exercises_passed=passed, exercises_total=total)
+
+# %% [markdown]
+# ## Concept quiz
+
+# %%
+from mifomo_lite import quiz
+
+quiz.show("08")

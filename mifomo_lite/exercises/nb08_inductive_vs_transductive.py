@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import math
 
 import numpy as np
 
-from .core import expected, Fail, as_array, call, register
+from .core import expected, Fail, as_array, call, register, salted_digest
 
 NB = "08_inductive_vs_transductive"
 
@@ -25,7 +23,7 @@ _USES_QUERIES_SHA = frozenset({"892951c5c741cbad", "a9b935f989bbe3d0", "c4ceb563
 
 
 def _uses_queries(step: str) -> bool:
-    return hashlib.sha256(f"08.2:{step}".encode()).hexdigest()[:16] in _USES_QUERIES_SHA
+    return salted_digest("08.2", step) in _USES_QUERIES_SHA
 
 
 # ---------------------------------------------------------------- 08.1 paired differences
