@@ -228,3 +228,20 @@ def test_every_notebook_ends_with_its_quiz(path):
         assert head.cell_type == "markdown" and head.source.strip() == "## Concept quiz"
         assert cell.cell_type == "code" and f'quiz.show("{nb}")' in cell.source
         assert "record_metrics" not in cell.source
+
+
+def test_the_right_option_gives_itself_away_by_neither_length_nor_letter():
+    """A student who always picks the longest option, or always the same letter, should not pass."""
+    longest, letters, n = 0, {}, 0
+    for nb in KEY:
+        for q in quiz.load(nb):
+            if q.kind != "choice":
+                continue
+            right, n = KEY[nb][q.id], n + 1
+            others = [len(v) for k, v in q.options.items() if k != right]
+            assert len(q.options[right]) <= 1.25 * sum(others) / len(others), \
+                f"quiz {nb} {q.id}: the right option is much longer than the others"
+            longest += max(q.options, key=lambda k: len(q.options[k])) == right
+            letters[right] = letters.get(right, 0) + 1
+    assert longest <= n / 2, f"the right option is the longest in {longest} of {n} questions"
+    assert max(letters.values()) <= n / 3, f"the right letters are unbalanced: {letters}"
