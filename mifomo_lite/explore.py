@@ -124,7 +124,7 @@ def draw_propagation(fig, view: PropagationView, class_names: Optional[Sequence[
 # --- 2. the λ scheduler ------------------------------------------------------------------------
 
 def lambda_trajectory(source_emb, target_emb, *, n_steps: int = 60, temperature: float = 0.05,
-                      perturbation_range: float = 0.2, form: str = "active", n_mix: int = 100,
+                      perturbation_range: float = 0.2, form: str = "active", n_mix: int = 10,
                       seed: int = 0) -> Dict[str, np.ndarray]:
     """Run :class:`~mifomo_lite.fsl.MixupScheduler` for ``n_steps`` on fixed embeddings: at every
     step draw λ̃ for ``n_mix`` random (source, target) pairs, mix them at the embedding level and
@@ -368,7 +368,7 @@ def propagation_explorer(support_emb, support_y, query_emb, query_y, *, sigma: f
 
 
 def lambda_explorer(source_emb, target_emb, *, n_steps: int = 60, temperature: float = 0.05,
-                    perturbation_range: float = 0.2, form: str = "active", n_mix: int = 100, seed: int = 0):
+                    perturbation_range: float = 0.2, form: str = "active", n_mix: int = 10, seed: int = 0):
     """Sliders for τ, σ_p and the number of steps, and the form of the λ scheduler."""
     def draw(fig, temperature, perturbation_range, n_steps, form):
         draw_lambda(fig, lambda_trajectory(source_emb, target_emb, n_steps=n_steps, temperature=temperature,
