@@ -1,21 +1,18 @@
 """Explorers for the notebooks: sliders that redraw a figure from embeddings computed once.
 
 Each explorer is a pure, fast computation on cached embeddings (tested, and timed by
-``benchmarks/bench_explore.py``; the goal is a redraw under a second on a CPU) plus an ipywidgets
+``benchmarks/bench_explore.py``: a redraw should take under a second on a CPU) plus an ipywidgets
 front end that redraws a matplotlib figure whenever a slider moves:
 
-* :func:`propagation_explorer` — σ and α of label propagation (notebook 05): pseudo-label accuracy
-  before and after propagation, and the confusion matrix after it (:func:`propagation_view`);
-* :func:`lambda_explorer` — the Wasserstein λ scheduler of the intermediate domain (notebook 04):
-  its trajectory as τ, σ_p, the form and the number of steps change (:func:`lambda_trajectory`);
-* :func:`lr_explorer` — the learning rate of a quick adaptation, a linear head trained on the
-  support set (notebook 03): loss and support/query accuracy along the steps (:func:`lr_curve`);
-* :func:`shots_explorer` — the number of shots per class (notebook 03): prototype accuracy, and
-  optionally propagated accuracy, over seeded draws (:func:`shots_view`).
+* :func:`propagation_explorer` — σ and α of label propagation (notebook 05; :func:`propagation_view`);
+* :func:`lambda_explorer` — the Wasserstein λ scheduler: τ, σ_p, the form, the number of steps
+  (notebook 04; :func:`lambda_trajectory`);
+* :func:`lr_explorer` — the learning rate of a linear head trained on the support set: loss and
+  support/query accuracy along the steps (notebook 03; :func:`lr_curve`);
+* :func:`shots_explorer` — accuracy against the number of shots per class (notebook 03; :func:`shots_view`).
 
 In batch mode (papermill, CI, the book; :func:`mifomo_lite.notebooks.batch_mode`) or without
-ipywidgets, an explorer draws one static figure of its initial state and returns ``None``; in
-Jupyter or Colab it returns the widget.
+ipywidgets, an explorer draws one static figure of its initial state and returns ``None``.
 """
 
 from __future__ import annotations
@@ -58,11 +55,11 @@ def _classes(support_y: torch.Tensor) -> int:
     return c
 
 
-def _cosine_probs(s: torch.Tensor, sy: torch.Tensor, q: torch.Tensor, c: int, scale: float) -> torch.Tensor:
-    from .fsl import prototypes
+def _median_sigma(s: Any, q: Any) -> float:
+    from .fsl import median_distance_sigma
 
-    p = F.normalize(prototypes(s, sy, c), dim=1)
-    return torch.softmax(scale * F.normalize(q, dim=1) @ p.T, dim=1)
+    x = torch.cat([_emb(s, "support_emb"), _emb(q, "query_emb")])
+    return median_distance_sigma(x, distance="cosine", generator=torch.Generator().manual_seed(0))
 
 
 # --- 1. label propagation: σ and α ------------------------------------------------------------
@@ -81,18 +78,20 @@ class PropagationView:
     confusion: np.ndarray
 
 
-def propagation_view(support_emb, support_y, query_emb, query_y, *, sigma: float = 50.0, alpha: float = 0.9,
+def propagation_view(support_emb, support_y, query_emb, query_y, *, sigma: Any = 50.0, alpha: float = 0.9,
                      scale: float = 20.0, batch_size: Optional[int] = 80) -> PropagationView:
     """Propagate the prototypes' query probabilities with σ and α (the released code's LGC, on
-    batches of ``batch_size`` queries; ``None``: one graph) and grade them with the true labels."""
-    from .fsl import label_propagation
+    batches of ``batch_size`` queries; ``None``: one graph) and grade them with the true labels.
+    ``sigma="median"``: the median cosine distance between the embeddings (no labels used)."""
+    from .fsl import label_propagation, prototypes
 
-    if not sigma > 0:
-        raise ConfigError(f"sigma must be > 0; got {sigma}")
     s, q = _emb(support_emb, "support_emb"), _emb(query_emb, "query_emb")
+    sigma = _median_sigma(s, q) if isinstance(sigma, str) and sigma == "median" else sigma
+    if isinstance(sigma, str) or not sigma > 0:
+        raise ConfigError(f"sigma must be > 0 or 'median'; got {sigma!r}")
     sy, qy = _labels(support_y, len(s), "support_y"), _labels(query_y, len(q), "query_y")
     c = _classes(sy)
-    probs = _cosine_probs(s, sy, q, c, scale)
+    probs = torch.softmax(scale * F.normalize(q, dim=1) @ F.normalize(prototypes(s, sy, c), dim=1).T, dim=1)
     out = label_propagation(s, F.one_hot(sy, c).double(), q, probs, alpha=float(alpha), sigma=float(sigma),
                             batch_size=batch_size)
     pred, pred0 = out.argmax(1), probs.argmax(1)
@@ -105,14 +104,12 @@ def draw_propagation(fig, view: PropagationView, class_names: Optional[Sequence[
     """Accuracy bars (prototypes vs propagated) and the row-normalised confusion matrix."""
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
     ax1.bar(["prototypes", "propagated"], [100 * view.plain, 100 * view.propagated], color=["grey", "tab:green"])
-    ax1.set_ylim(0, 100)
-    ax1.set_ylabel("pseudo-label accuracy (%)")
+    ax1.set(ylim=(0, 100), ylabel="pseudo-label accuracy (%)")
     ax1.set_title(f"σ = {view.sigma:.3g}, α = {view.alpha:.2f}: {100 * view.changed:.1f} % of argmaxes moved",
                   fontsize=9)
     rows = view.confusion / np.maximum(view.confusion.sum(1, keepdims=True), 1)
     ax2.imshow(rows, vmin=0, vmax=1, cmap="Blues")
-    ax2.set_xlabel("predicted class")
-    ax2.set_ylabel("true class")
+    ax2.set(xlabel="predicted class", ylabel="true class")
     ax2.set_title("confusion after propagation (rows sum to 1)", fontsize=9)
     if class_names is not None and len(class_names) == len(rows) <= 20:
         ax2.set_yticks(range(len(rows)))
@@ -158,14 +155,12 @@ def draw_lambda(fig, traj: Dict[str, np.ndarray], title: str = ""):
     ax1.fill_between(traj["step"], traj["low"], traj["high"], color="tab:blue", alpha=0.15, label="λ ± σ_p (draws)")
     ax1.plot(traj["step"], traj["lambda"], color="tab:blue", label="λ")
     ax1.plot(traj["step"], traj["ramp"], ":", color="grey", label="ramp t/N")
-    ax1.set_ylim(-0.02, 1.02)
-    ax1.set_xlabel("step")
+    ax1.set(ylim=(-0.02, 1.02), xlabel="step")
     ax1.legend(fontsize=8, loc="upper left")
     ax1.set_title(title or f"final λ = {traj['lambda'][-1]:.3f}", fontsize=9)
     ax2.plot(traj["step"], traj["W_SM"], color="tab:blue", label="W(S, M)")
     ax2.plot(traj["step"], traj["W_TM"], color="tab:red", label="W(T, M)")
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("1-Wasserstein distance")
+    ax2.set(xlabel="step", ylabel="1-Wasserstein distance")
     ax3 = ax2.twinx()
     ax3.semilogy(traj["step"], np.maximum(traj["q"], 1e-12), "--", color="k", lw=0.8, label="q")
     ax3.set_ylabel("q (log)")
@@ -222,14 +217,11 @@ def draw_lr(fig, curve: LearningCurve):
     """The support loss (left) and the support / query accuracies (right) along the steps."""
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(curve.loss, color="tab:red")
-    ax1.set_xlabel("step")
-    ax1.set_ylabel("support cross-entropy")
+    ax1.set(xlabel="step", ylabel="support cross-entropy")
     ax1.set_title(f"lr = {curve.lr:.1e}", fontsize=9)
     ax2.plot(100 * curve.support_acc, label="support (fitted)")
     ax2.plot(100 * curve.query_acc, label="queries (held out)")
-    ax2.set_ylim(0, 101)
-    ax2.set_xlabel("step")
-    ax2.set_ylabel("accuracy (%)")
+    ax2.set(ylim=(0, 101), xlabel="step", ylabel="accuracy (%)")
     ax2.legend(fontsize=8)
     ax2.set_title(f"queries: {100 * curve.query_acc[0]:.1f} % → {100 * curve.query_acc[-1]:.1f} %", fontsize=9)
     fig.tight_layout()
@@ -253,13 +245,14 @@ def _shot_draws(y: torch.Tensor, c: int, max_shots: int, n_draws: int, seed: int
     return draws
 
 
-def shots_view(emb, y, *, shots: int = 5, max_shots: int = 20, n_draws: int = 5, seed: int = 0,
-               propagate: bool = False, sigma: float = 0.5, alpha: float = 0.9,
+def shots_view(emb, y, *, shots: int = 5, max_shots: Optional[int] = None, n_draws: int = 5, seed: int = 0,
+               propagate: bool = False, sigma: Any = "median", alpha: float = 0.9,
                max_queries: int = 2000) -> Dict[str, Any]:
     """Prototype accuracy against the number of shots per class on a labelled pool ``emb``/``y``.
 
     Each of ``n_draws`` seeded draws orders every class at random; the first k pixels of each class
-    are the support (k = 1..``max_shots``) and every pixel outside the first ``max_shots`` is a
+    are the support (k = 1..``max_shots``; ``None``: up to 20, less than the smallest class) and
+    every pixel outside the first ``max_shots`` is a
     query (a seeded subset of at most ``max_queries`` of them, to keep a redraw fast), the same
     queries for every k. Returns the (max_shots, n_draws) accuracy ``curve``, the per-class
     accuracy at k = ``shots`` and, with ``propagate``, the accuracy after label propagation at
@@ -268,6 +261,7 @@ def shots_view(emb, y, *, shots: int = 5, max_shots: int = 20, n_draws: int = 5,
     yy = _labels(y, len(x), "y")
     c = _classes(yy)
     smallest = int(torch.bincount(yy, minlength=c).min())
+    max_shots = min(20, smallest - 1) if max_shots is None else max_shots
     if not 1 <= int(shots) <= int(max_shots) or int(max_shots) >= smallest:
         raise ConfigError(f"need 1 ≤ shots ≤ max_shots < the smallest class ({smallest} pixels); "
                           f"got shots={shots}, max_shots={max_shots}")
@@ -300,14 +294,11 @@ def draw_shots(fig, view: Dict[str, Any]):
     ax1.axvline(k, color="k", lw=0.8, ls=":")
     if view["propagated"] is not None:
         ax1.plot([k], [100 * view["propagated"]], "*", ms=12, color="tab:green", label="+ propagation")
-    ax1.set_xlabel("shots per class k")
-    ax1.set_ylabel("query accuracy (%)")
+    ax1.set(xlabel="shots per class k", ylabel="query accuracy (%)")
     ax1.legend(fontsize=8)
     ax1.set_title(f"k = {k}: {m[k - 1]:.1f} ± {sd[k - 1]:.1f} % over {view['curve'].shape[1]} draws", fontsize=9)
     ax2.bar(np.arange(len(view["per_class"])), 100 * view["per_class"])
-    ax2.set_ylim(0, 100)
-    ax2.set_xlabel("class")
-    ax2.set_ylabel(f"accuracy at k = {k} (%)")
+    ax2.set(ylim=(0, 100), xlabel="class", ylabel=f"accuracy at k = {k} (%)")
     fig.tight_layout()
     return fig
 
@@ -357,9 +348,12 @@ def _slider(kind: str, value, description: str, **limits):
     return make
 
 
-def propagation_explorer(support_emb, support_y, query_emb, query_y, *, sigma: float = 0.5, alpha: float = 0.9,
+def propagation_explorer(support_emb, support_y, query_emb, query_y, *, sigma: Any = "median", alpha: float = 0.9,
                          batch_size: Optional[int] = 80, class_names=None):
-    """Sliders for σ (log scale) and α of label propagation over cached embeddings."""
+    """Sliders for σ (log scale; ``"median"`` starts at the median cosine distance) and α of label
+    propagation over cached embeddings."""
+    sigma = _median_sigma(support_emb, query_emb) if sigma == "median" else sigma
+
     def draw(fig, sigma, alpha):
         draw_propagation(fig, propagation_view(support_emb, support_y, query_emb, query_y, sigma=sigma,
                                                alpha=alpha, batch_size=batch_size), class_names)
@@ -389,9 +383,12 @@ def lr_explorer(support_emb, support_y, query_emb, query_y, *, lr: float = 1e-2,
                            "steps": _slider("IntSlider", int(steps), "steps", min=5, max=200)})
 
 
-def shots_explorer(emb, y, *, shots: int = 5, max_shots: int = 20, n_draws: int = 5, seed: int = 0,
-                   propagate: bool = True, sigma: float = 0.5, alpha: float = 0.9):
+def shots_explorer(emb, y, *, shots: int = 5, max_shots: Optional[int] = None, n_draws: int = 5, seed: int = 0,
+                   propagate: bool = True, sigma: Any = "median", alpha: float = 0.9):
     """A slider for the number of shots per class of :func:`shots_view`."""
+    if max_shots is None:
+        max_shots = min(20, int(np.bincount(np.asarray(y).reshape(-1)).min()) - 1)
+
     def draw(fig, shots):
         draw_shots(fig, shots_view(emb, y, shots=shots, max_shots=max_shots, n_draws=n_draws, seed=seed,
                                    propagate=propagate, sigma=sigma, alpha=alpha))
