@@ -162,9 +162,9 @@ def draw_lambda(fig, traj: Dict[str, np.ndarray], title: str = ""):
     ax2.plot(traj["step"], traj["W_TM"], color="tab:red", label="W(T, M)")
     ax2.set(xlabel="step", ylabel="1-Wasserstein distance")
     ax3 = ax2.twinx()
-    ax3.semilogy(traj["step"], np.maximum(traj["q"], 1e-12), "--", color="k", lw=0.8, label="q")
+    ax3.semilogy(traj["step"], np.maximum(traj["q"], 1e-12), "--", color="k", lw=0.8, label="q (right axis)")
     ax3.set_ylabel("q (log)")
-    ax2.legend(fontsize=8, loc="center right")
+    ax2.legend(handles=ax2.lines + ax3.lines, fontsize=8, loc="center right")
     fig.tight_layout()
     return fig
 
