@@ -55,11 +55,12 @@ def _classes(support_y: torch.Tensor) -> int:
     return c
 
 
-def _median_sigma(s: Any, q: Any) -> float:
+def _median_sigma(s: Any, q: Any = None) -> float:
+    """The median cosine distance between the embeddings (on at most 1,000 seeded points)."""
     from .fsl import median_distance_sigma
 
-    x = torch.cat([_emb(s, "support_emb"), _emb(q, "query_emb")])
-    return median_distance_sigma(x, distance="cosine", generator=torch.Generator().manual_seed(0))
+    x = _emb(s, "support_emb") if q is None else torch.cat([_emb(s, "support_emb"), _emb(q, "query_emb")])
+    return median_distance_sigma(x, distance="cosine", max_samples=1000, generator=torch.Generator().manual_seed(0))
 
 
 # --- 1. label propagation: σ and α ------------------------------------------------------------
@@ -82,7 +83,8 @@ def propagation_view(support_emb, support_y, query_emb, query_y, *, sigma: Any =
                      scale: float = 20.0, batch_size: Optional[int] = 80) -> PropagationView:
     """Propagate the prototypes' query probabilities with σ and α (the released code's LGC, on
     batches of ``batch_size`` queries; ``None``: one graph) and grade them with the true labels.
-    ``sigma="median"``: the median cosine distance between the embeddings (no labels used)."""
+    ``sigma="median"``: the median cosine distance between the embeddings (no labels used; on a
+    seeded subset of 1,000 when there are more)."""
     from .fsl import label_propagation, prototypes
 
     s, q = _emb(support_emb, "support_emb"), _emb(query_emb, "query_emb")
@@ -266,17 +268,16 @@ def shots_view(emb, y, *, shots: int = 5, max_shots: Optional[int] = None, n_dra
         raise ConfigError(f"need 1 ≤ shots ≤ max_shots < the smallest class ({smallest} pixels); "
                           f"got shots={shots}, max_shots={max_shots}")
     xn, k_max = F.normalize(x, dim=1).float(), int(max_shots)
+    sigma = _median_sigma(x) if propagate and isinstance(sigma, str) and sigma == "median" else sigma
     curve, per_class, prop = np.zeros((k_max, int(n_draws))), np.zeros((int(n_draws), c)), []
     counts = torch.arange(1, k_max + 1, dtype=torch.float32)[:, None, None]
-    for d, (sup, query) in enumerate(_shot_draws(yy, c, k_max, int(n_draws), seed)):
-        query = query[torch.as_tensor(np.random.default_rng(int(seed) + d).permutation(len(query))[:max_queries])]
+    for d, (sup, queries) in enumerate(_shot_draws(yy, c, k_max, int(n_draws), seed)):
+        query = queries[torch.as_tensor(np.random.default_rng(int(seed) + d).permutation(len(queries))[:max_queries])]
         protos = F.normalize(xn[sup].cumsum(1).transpose(0, 1) / counts, dim=2)   # (k, C, D)
-        pred = torch.einsum("nd,kcd->knc", xn[query], protos).argmax(2)
-        hit = pred == yy[query]
-        curve[:, d] = hit.double().mean(1).numpy()
-        at_k = hit[int(shots) - 1].numpy()
-        per_class[d] = np.bincount(yy[query].numpy(), weights=at_k, minlength=c) / \
-            np.bincount(yy[query].numpy(), minlength=c)
+        curve[:, d] = (torch.einsum("nd,kcd->knc", xn[query], protos).argmax(2) == yy[query]).double().mean(1).numpy()
+        hit = ((xn[queries] @ protos[int(shots) - 1].T).argmax(1) == yy[queries]).numpy()   # all queries at k
+        per_class[d] = np.bincount(yy[queries].numpy(), weights=hit, minlength=c) / \
+            np.bincount(yy[queries].numpy(), minlength=c)
         if propagate:
             s_idx = sup[:, :int(shots)].reshape(-1)
             prop.append(propagation_view(x[s_idx], yy[s_idx], x[query], yy[query], sigma=sigma, alpha=alpha).propagated)
