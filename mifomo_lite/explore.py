@@ -287,6 +287,8 @@ def shots_view(emb, y, *, shots: int = 5, max_shots: Optional[int] = None, n_dra
 
 def draw_shots(fig, view: Dict[str, Any]):
     """Mean ± std accuracy against k, the chosen k marked (left); per-class accuracy at k (right)."""
+    from matplotlib.ticker import MaxNLocator
+
     ax1, ax2 = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.3, 1]})
     m, sd = 100 * view["curve"].mean(1), 100 * view["curve"].std(1)
     ax1.fill_between(view["k"], m - sd, m + sd, alpha=0.2)
@@ -300,6 +302,8 @@ def draw_shots(fig, view: Dict[str, Any]):
     ax1.set_title(f"k = {k}: {m[k - 1]:.1f} ± {sd[k - 1]:.1f} % over {view['curve'].shape[1]} draws", fontsize=9)
     ax2.bar(np.arange(len(view["per_class"])), 100 * view["per_class"])
     ax2.set(ylim=(0, 100), xlabel="class", ylabel=f"accuracy at k = {k} (%)")
+    for ax in (ax1, ax2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     return fig
 
