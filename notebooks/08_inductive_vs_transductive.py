@@ -315,8 +315,12 @@ def transductive_steps():
 # %%
 check("08.2", transductive_steps)
 
+# %% [markdown]
+# Once `check` says ✓, write the step-by-step comparison that section 1 left to you in the cell
+# below: for each step of a test episode, what it does in each mode.
+
 # %% [markdown] tags=["solution"]
-# **Step by step** (the table section 1 leaves to you):
+# **Step by step:**
 #
 # | step of a test episode | transductive (the paper) | inductive |
 # |---|---|---|

@@ -131,3 +131,18 @@ def test_explorer_widgets_have_sliders_that_redraw(monkeypatch):
     slider = shots.children[0].children[0]
     assert (slider.min, slider.max, slider.value) == (1, 5, 2)
     slider.value = 4
+
+
+@pytest.mark.parametrize("stem, explorers", [("03_episodic_prototypes", ["lr_explorer", "shots_explorer"]),
+                                             ("04_mixup_bridge", ["lambda_explorer"]),
+                                             ("05_pseudo_labels", ["propagation_explorer"])])
+def test_notebooks_call_their_explorers_before_the_summary(stem, explorers):
+    from pathlib import Path
+
+    from mifomo_tools.nbrun import read_py
+
+    cells = read_py(Path(__file__).resolve().parents[1] / "notebooks" / f"{stem}.py").cells
+    summary = next(i for i, c in enumerate(cells) if c.cell_type == "markdown" and "## Summary" in c.source)
+    for name in explorers:
+        at = [i for i, c in enumerate(cells) if c.cell_type == "code" and f"{name}(" in c.source]
+        assert at and max(at) < summary, f"{stem}: {name} is not called before the summary (cells {at}, summary {summary})"
