@@ -74,6 +74,8 @@ from mifomo_lite import fsl
 from mifomo_lite.data import EpisodeSampler, few_shot_split, synthetic_domain_pair
 from mifomo_lite.data.plots import plot_label_map
 from mifomo_lite.exercises import check, score
+from mifomo_lite.explore import lr_explorer, shots_explorer
+from mifomo_lite.lessons_fsl import episode_and_target_accuracy, pca2
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.peft import apply_adaptation
 from mifomo_lite.train.pipeline import (adaptation_options, build_model, embed_pixels, prepare_domains,
@@ -164,17 +166,10 @@ print(f"embeddings {tuple(es.shape)}, prototypes {tuple(protos.shape)}; "
 
 # %% [markdown]
 # A 2-D picture: project support (○), query (·) and prototypes (★) on the first two principal
-# axes of the episode's embeddings. The prototype sits in the middle of its support points.
+# axes of the episode's embeddings (`pca2` from the kit: one projection for all three, so they
+# share the axes). The prototype sits in the middle of its support points.
 
 # %%
-def pca2(*arrays):
-    """Project several (n, D) arrays on the top-2 principal axes of all of them together."""
-    allx = torch.cat(arrays)
-    mean = allx.mean(0, keepdim=True)
-    _, _, v = torch.linalg.svd(allx - mean, full_matrices=False)
-    return [((a - mean) @ v[:2].T).numpy() for a in arrays]
-
-
 ps, pq, pp = pca2(es, eq, protos)
 fig, ax = plt.subplots(figsize=(6, 5))
 for k in range(ep.n_way):
@@ -284,29 +279,11 @@ eval_sampler = EpisodeSampler(source.scene, n_way=cfg.source_n_way, n_shot=cfg.s
                               n_query=cfg.source_n_query, seed=seed + 999)
 n_eval = nb.pick(smoke=2, lite=5)
 target_split = subsample_queries(split, nb.pick(smoke=150, lite=1500), seed)
-
-
-def accuracies(model):
-    model.eval()
-    src_acc = []
-    for i in range(n_eval):
-        e = eval_sampler.episode(i)
-        sx, sy, qx, qy = e.to_tensors(source.prepared, device=nb.device)
-        with torch.no_grad():
-            p = fsl.prototypes(model(sx).float(), sy, e.n_way)
-            src_acc.append(float((model.classifier.predict(model(qx).float(), p) == qy).float().mean()))
-    s_emb = embed_pixels(model, target.prepared, target_split.support_rows, target_split.support_cols)
-    q_emb = embed_pixels(model, target.prepared, target_split.query_rows, target_split.query_cols)
-    p = fsl.prototypes(s_emb, torch.as_tensor(target_split.support_labels), target_split.n_classes)
-    pred = model.classifier.predict(q_emb.to(nb.device), p.to(nb.device)).cpu().numpy()
-    tgt_acc = float((pred == target_split.query_labels).mean())
-    return float(np.mean(src_acc)), tgt_acc
-
-
-before = accuracies(model)
+# (source accuracy on n_eval held-out episodes, target accuracy on the split), prototypes from the support
+before = episode_and_target_accuracy(model, eval_sampler, n_eval, source, target, target_split, nb.device)
 history = {}
 train_source_phase(model, sources, cfg, nb.device, history)
-after = accuracies(model)
+after = episode_and_target_accuracy(model, eval_sampler, n_eval, source, target, target_split, nb.device)
 losses = np.array(history["source"])
 print(f"source episodes: {before[0]:.1%} → {after[0]:.1%}; target split: {before[1]:.1%} → {after[1]:.1%}")
 print(f"learned scale s = {float(model.classifier.scale.detach()):.3f} (started at 20)")
@@ -339,6 +316,39 @@ record_metrics(
 # classes, another sensor — is transfer, and it is exactly what the rest of MIFOMO tries to
 # increase.
 #
+# ## 6. Explore
+#
+# Two explorers on target embeddings computed once by the trained model: moving a slider
+# recomputes from those embeddings only, so it redraws in well under a second on a CPU. (In a batch
+# run — papermill, the book — each draws one static figure instead.)
+#
+# **Learning rate.** A linear head trained with AdamW on the five shots of each class, starting
+# from zero (loss log C). Move the learning rate by factors of ten: too small and nothing moves in
+# 40 steps; larger and the support is fitted within a few steps — and the query accuracy, which
+# the five shots never see, tells whether that fit generalises.
+
+# %%
+t_support = embed_pixels(model, target.prepared, target_split.support_rows, target_split.support_cols)
+t_query = embed_pixels(model, target.prepared, target_split.query_rows, target_split.query_cols)
+lr_explorer(t_support, target_split.support_labels, t_query, target_split.query_labels, lr=1e-2, steps=40)
+
+# %% [markdown]
+# **Shots.** How much is one more labelled pixel per class worth? A pool of at most
+# `per_class` labelled target pixels per class is embedded once; each of five seeded draws takes
+# the first *k* pixels of every class as the support and scores the prototypes on the pixels
+# outside the largest support. The curve is the mean ± std over the draws; the star adds label
+# propagation (σ = the median cosine distance) at the chosen *k*, the per-class bars show which
+# classes are still hard at *k* shots.
+
+# %%
+per_class = nb.pick(smoke=30, lite=80)
+pool_rng = np.random.default_rng(seed)
+pool = np.concatenate([pool_rng.permutation(np.flatnonzero(target.labels == c))[:per_class]
+                       for c in range(target.n_classes)])
+pool_emb = embed_pixels(model, target.prepared, target.rows[pool], target.cols[pool])
+shots_explorer(pool_emb, target.labels[pool], shots=cfg.n_shot, seed=seed)
+
+# %% [markdown]
 # ## Summary
 #
 # * An **episode** is a tiny classification problem: N classes, K support and Q query pixels each,

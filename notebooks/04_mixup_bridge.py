@@ -320,6 +320,14 @@ record_metrics(
     bridge_steps=len(traj), bridge_lambda_last=float(traj[-1]["lambda"]) if traj else 0.0,
 )
 
+# %%
+# Explore: the λ scheduler of section 3 on the embeddings of section 1, with sliders for τ, σ_p, the
+# number of steps and the form (a batch run draws one static figure). When does λ leave the ramp t/N?
+from mifomo_lite.explore import lambda_explorer
+
+lambda_explorer(e_s, e_t, n_steps=n_steps, temperature=cfg.mixup_temperature, form=cfg.mixup_temperature_form,
+                perturbation_range=cfg.perturbation_range, n_mix=cfg.intermediate_mixups, seed=seed)
+
 # %% [markdown]
 # ## Summary
 #

@@ -67,6 +67,7 @@ seed = 0
 # %%
 import copy
 import logging
+from functools import partial
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -77,6 +78,8 @@ from IPython.display import Markdown, display
 from mifomo_lite import fsl
 from mifomo_lite.data import few_shot_split, synthetic_domain_pair
 from mifomo_lite.exercises import check, score
+from mifomo_lite.explore import propagation_explorer
+from mifomo_lite.lessons_fsl import argmax_accuracy, graded_selection, refine_scores
 from mifomo_lite.notebooks import corrupt_labels, record_metrics, setup
 from mifomo_lite.peft import apply_adaptation
 from mifomo_lite.train.pipeline import (adapt_on_support, adaptation_options, build_model, evaluate_stage,
@@ -139,20 +142,15 @@ print(f"{target.name}: {C} classes, {split.n_support} support pixels, {split.n_q
 #   queries}, affinities $A_{ij} = \exp(-d_{ij}^2 / 2\sigma^2)$ with $d = 2(1 - \cos)$, initial labels
 #   $Y$ = one-hot support rows and the query probabilities, closed form
 #   $F^* = (I - \alpha \hat A)^{-1} Y$ with $\hat A = D^{-1/2} A D^{-1/2}$.
+#
+# `refine(method, scores, sigma=…, batch_size=…)` below is the kit's `refine_scores` bound to this
+# episode's embeddings and the run's settings (ε, α, σ, batch size), any of which a call may
+# replace; `accuracy(scores)` grades the argmax of every row with the true query labels.
 
 # %%
-def refine(method, scores=probs, **kw):
-    opts = dict(epsilon=cfg.eps_smoothing, alpha=cfg.lgc_alpha, sigma=cfg.lgc_sigma,
-                batch_size=cfg.lgc_batch_size)
-    opts.update(kw)
-    return fsl.refine_pseudo_labels(scores, method, support_emb=s_emb, support_y_onehot=Ys, query_emb=q_emb, **opts)
-
-
-def accuracy(scores):
-    return float((scores.argmax(1).numpy() == y_true).mean())
-
-
-refined = {m: refine(m) for m in ("none", "eps_smoothing", "lgc")}
+refine = partial(refine_scores, cfg=cfg, support_emb=s_emb, support_y_onehot=Ys, query_emb=q_emb)
+accuracy = partial(argmax_accuracy, y_true=y_true)
+refined = {m: refine(m, probs) for m in ("none", "eps_smoothing", "lgc")}
 rows = ["| refiner | accuracy of the argmax | argmax changed vs none | mean row sum | mean largest entry |",
         "|---|---|---|---|---|"]
 for m, r in refined.items():
@@ -195,7 +193,7 @@ print(f"σ = {cfg.lgc_sigma:g}: every affinity lies in [{float(aff50[off].min())
 
 # %%
 sigmas = sorted({0.05, 0.1, 0.2, 0.5, 1.0, round(sigma_med, 3), cfg.lgc_sigma})
-sweep = {bs: [accuracy(refine("lgc", sigma=s, batch_size=bs)) for s in sigmas]
+sweep = {bs: [accuracy(refine("lgc", probs, sigma=s, batch_size=bs)) for s in sigmas]
          for bs in (cfg.lgc_batch_size, None)}
 fig, ax = plt.subplots(figsize=(7, 3.8))
 for bs, accs in sweep.items():
@@ -257,20 +255,13 @@ plt.show()
 logging.getLogger("mifomo_lite.fsl.pseudo_labels").setLevel(logging.ERROR)  # warnings listed below instead
 
 
-def graded_selection(scores, top_k):
-    sel = fsl.select_confident_pseudo_labels(scores, Ys, min_count=cfg.min_class_count, top_k=top_k,
-                                             pseudo_label_target=cfg.pseudo_label_target)
-    idx = sel.query_indices.numpy()
-    pred = sel.kept_classes[sel.query_labels.argmax(1)].numpy() if len(idx) else np.zeros(0, int)
-    return sel, len(idx), float((pred == y_true[idx]).mean()) if len(idx) else float("nan")
-
-
+graded = partial(graded_selection, support_y_onehot=Ys, y_true=y_true, cfg=cfg)  # → (selection, n kept, accuracy)
 ks = [k for k in (1, 2, 5, 10, 20, 50, 100, 200) if k <= split.n_query]
 candidates = {"none": probs, "lgc (σ = 50)": refined["lgc"],
-              f"lgc (σ = {sigma_med:.2f}, full graph)": refine("lgc", sigma=sigma_med, batch_size=None)}
+              f"lgc (σ = {sigma_med:.2f}, full graph)": refine("lgc", probs, sigma=sigma_med, batch_size=None)}
 fig, ax = plt.subplots(figsize=(7, 3.8))
 for name, sc in candidates.items():
-    pts = [graded_selection(sc, k)[1:] for k in ks]
+    pts = [graded(sc, top_k=k)[1:] for k in ks]
     ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=name)
 ax.axhline(acc_plain, color="k", ls=":", label="all queries, no refinement")
 ax.set_xscale("log")
@@ -278,7 +269,7 @@ ax.set_xlabel("pseudo-labels kept (top-k per class, k = " + ", ".join(map(str, k
 ax.set_ylabel("accuracy of the kept pseudo-labels")
 ax.legend(fontsize=8)
 plt.show()
-sel, n_kept, acc_kept = graded_selection(refined[cfg.pseudo_label_refiner], cfg.top_k_confident)
+sel, n_kept, acc_kept = graded(refined[cfg.pseudo_label_refiner], top_k=cfg.top_k_confident)
 print(f"with the run's settings (top-k = {cfg.top_k_confident}): {n_kept} pseudo-labels over "
       f"{sel.n_classes} of {C} classes, {acc_kept:.1%} correct")
 for w in sel.warnings:
@@ -335,16 +326,11 @@ for name, accs in after.items():
 # computing the model's own.
 
 # %%
-def pool_from_scores(scores):
-    """The intermediate domain's target pool, selected from the given (corrupted) query scores."""
-    return pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=scores)
-
-
 down_rates = nb.pick(smoke=[0.0, 0.6], lite=[0.0, 0.3, 0.6])
 downstream = {}
 for r in down_rates:
     noisy = F.one_hot(torch.as_tensor(noisy_labels[r]), C).float()
-    pool = pool_from_scores(refine(cfg.pseudo_label_refiner, scores=noisy))
+    pool = pseudo_label_pool(model, target, split, q_emb, s_emb, cfg, scores=refine(cfg.pseudo_label_refiner, noisy))
     model.load_state_dict(state_after_support)
     train_intermediate_domain(model, target, sources, pool, cfg, nb.device, seed, {})
     st, _, _ = evaluate_stage(model, target, split, cfg, nb.device, propagate=False)
@@ -388,6 +374,20 @@ record_metrics(
     oa_after_support=stage["plain"]["oa"],
     pseudo_acc_full_graph=accuracy(by_mass["none"]), pseudo_acc_full_graph_class_mass=accuracy(by_mass["estimated"]),
 )
+
+# %% [markdown]
+# ## 5. Explore: σ and α
+#
+# Propagation on one graph of the support and all queries of section 1, from the prototypes'
+# probabilities, on the embeddings computed there (a slider move only re-solves the graph). Slide
+# σ from the released code's 50 down to the median distance and below, and α from 0 (propagation
+# off: $F^* = Y$) towards 1 (the neighbours decide). The left panel grades the pseudo-labels
+# before and after; the confusion matrix shows *which* classes propagation pulls together.
+# (In a batch run each explorer draws one static figure.)
+
+# %%
+propagation_explorer(s_emb, split.support_labels, q_emb, y_true, sigma=sigma_med, alpha=cfg.lgc_alpha,
+                     batch_size=None, class_names=target.class_names)
 
 # %% [markdown]
 # ## Summary

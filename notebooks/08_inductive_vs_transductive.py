@@ -77,6 +77,7 @@ from mifomo_lite.data import synthetic_domain_pair
 from mifomo_lite.exercises import check, score
 from mifomo_lite.exercises.nb08_inductive_vs_transductive import STEPS
 from mifomo_lite.lessons import paired_verdict
+from mifomo_lite.lessons_fsl import episode_oa, mean_per_class, propagated_scores
 from mifomo_lite.notebooks import record_metrics, setup
 from mifomo_lite.train.pipeline import run_pipeline, support_pool
 from mifomo_lite.train.report import results_table
@@ -97,15 +98,20 @@ print(f"model {cfg.model}, {cfg.n_test_episodes} test episodes (seeds {cfg.seed}
 # %% [markdown]
 # ## 1. What changes between the modes
 #
-# | step of a test episode | transductive (the paper) | inductive |
-# |---|---|---|
-# | phase 0 (once per run, a kit extension): MAE on the unlabelled target scene | runs (`target_ssl_steps`) — **off in this notebook** | skipped |
-# | source episodes, support-only adaptation | labelled data only | the same |
-# | pseudo-labelling | prototypes + propagation label the unlabelled queries | skipped |
-# | intermediate domain | source mixed with support **and pseudo-labelled queries** | source mixed with the **support set only** |
-# | evaluation | prototypes, and prototypes + propagation over all queries | prototypes only, one pixel at a time |
+# Both modes see the same data; they differ in what they may *look at*:
 #
-# In inductive mode the pool of the intermediate domain is the labelled support set:
+# | | transductive (the paper) | inductive |
+# |---|---|---|
+# | the labelled source scene | ✓ | ✓ |
+# | the five labelled shots per target class | ✓ | ✓ |
+# | the unlabelled query pixels of the target | ✓ — while adapting and while predicting | ✗ — never |
+# | phase 0 (a kit extension: MAE on the unlabelled target scene) | runs (`target_ssl_steps`) — **off in this notebook** | skipped |
+# | a prediction | may depend on the other queries | depends on that pixel and the support set only |
+#
+# Which of MIFOMO's steps does that rule change? Follow the unlabelled pixels through a test
+# episode yourself — exercise 08.2 asks for exactly that list, and the run below measures what it
+# is worth. One piece of the inductive code path, for a start: the pool the intermediate domain
+# draws its target samples from is the labelled support set.
 
 # %%
 print(inspect.getsource(support_pool))
@@ -159,8 +165,8 @@ display(Markdown(results_table(rows)))
 # often smaller than the std of either mode — compare the two spreads printed below.
 
 # %%
-def oa(mode, stage, kind):
-    return np.array([e[stage][kind]["oa"] for e in ep[mode] if kind in e[stage]])
+def oa(mode, stage, kind):   # the per-episode OA (%) of one arm, from the run's metrics
+    return episode_oa(ep[mode], stage, kind)
 
 
 ind = oa("inductive", "final", "plain")
@@ -192,14 +198,8 @@ print("\n".join(verdicts))
 # episodes, prototype predictions in both modes.)
 
 # %%
-def per_class(mode, kind="plain"):
-    vals = np.array([[np.nan if v is None else v for v in e["final"][kind]["per_class_accuracy"]] for e in ep[mode]],
-                    dtype=float)
-    return np.nanmean(vals, axis=0)
-
-
 names = runs["inductive"].metrics["target"]["class_names"]
-pc_t, pc_i = per_class("transductive"), per_class("inductive")
+pc_t, pc_i = mean_per_class(ep["transductive"]), mean_per_class(ep["inductive"])
 x = np.arange(len(names))
 fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(names)), 3.6))
 ax.bar(x - 0.2, pc_t, 0.4, label="transductive")
@@ -228,16 +228,10 @@ head = runs["transductive"].model.classifier.cpu()   # the run is over: evaluate
 n_sub = min(50, len(q_emb))
 proto_alone = head.predict(q_emb[:n_sub], protos)
 proto_all = head.predict(q_emb, protos)[:n_sub]
-
-
-def propagate(q):
-    probs = head.probabilities(q, protos).float()
-    return fsl.label_propagation(s_emb, F.one_hot(ys, C).float(), q, probs, batch_size=None,
-                                 sigma=fsl.median_distance_sigma(torch.cat([s_emb, q_emb]), distance="cosine"))
-
-
-prop_alone = propagate(q_emb[:n_sub]).argmax(1)
-prop_all = propagate(q_emb).argmax(1)[:n_sub]
+# label propagation over one graph of the support and the given queries (σ: median cosine distance)
+sigma = fsl.median_distance_sigma(torch.cat([s_emb, q_emb]), distance="cosine")
+prop_alone = propagated_scores(head, protos, s_emb, ys, q_emb[:n_sub], sigma).argmax(1)
+prop_all = propagated_scores(head, protos, s_emb, ys, q_emb, sigma).argmax(1)[:n_sub]
 changed_proto = int((proto_alone != proto_all).sum())
 changed_prop = int((prop_alone != prop_all).sum())
 print(f"of the first {n_sub} queries, removing all the others changes {changed_proto} prototype predictions "
@@ -274,10 +268,9 @@ record_metrics(
 # %% [markdown]
 # ## Summary
 #
-# * Transductive MIFOMO uses the unlabelled queries three times: to make pseudo-labels, as
-#   samples of the intermediate domain, and for label propagation at prediction time. Inductive
-#   mode uses none of them: the intermediate domain mixes the source with the support set, and
-#   predictions are per pixel.
+# * Transductive MIFOMO uses the unlabelled queries while it adapts and while it predicts;
+#   inductive mode never looks at them, and every pixel is predicted on its own (exercise 08.2:
+#   which steps that rule changes).
 # * Same seeds ⇒ same splits ⇒ a paired experiment; the two modes coincide until the intermediate
 #   phase, which the notebook asserts (phase 0 is off in both arms, since inductive mode cannot
 #   use it).
@@ -321,6 +314,20 @@ def transductive_steps():
 
 # %%
 check("08.2", transductive_steps)
+
+# %% [markdown]
+# Once `check` says ✓, write the step-by-step comparison that section 1 left to you in the cell
+# below: for each step of a test episode, what it does in each mode.
+
+# %% [markdown] tags=["solution"]
+# **Step by step:**
+#
+# | step of a test episode | transductive (the paper) | inductive |
+# |---|---|---|
+# | source episodes, support-only adaptation | labelled data only | the same |
+# | pseudo-labelling | prototypes + propagation label the unlabelled queries | skipped |
+# | intermediate domain | source mixed with support **and pseudo-labelled queries** | source mixed with the **support set only** |
+# | evaluation | prototypes, and prototypes + propagation over all queries | prototypes only, one pixel at a time |
 
 # %% [markdown]
 # **Exercise 08.3 — an inductive predictor.** Write `inductive_predict(support_emb, support_y,

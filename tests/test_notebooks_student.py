@@ -19,6 +19,7 @@ ANSWER_PATTERNS = {
     "00": [r"argmin\(\s*np\.abs\(", r"argmin\(\s*scene\.class_counts"],
     "04": [r"\\frac\{t\}\{N\}\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\lambda\$"],
     "05": [r"rng\.integers\(\s*1\s*,", r"rate\s*\*\s*\w+\.size"],
+    "08": [r"propagation label the unlabelled queries", r"uses the unlabelled queries three times"],
 }
 
 
