@@ -38,7 +38,7 @@ from .embedding import progress_bar
 from .outdir import EPISODES, resume_source
 
 __all__ = ["EpisodeStore", "Phase1Cache", "run_episodes", "check_resumable", "RESUME_FREE_KEYS",
-           "encode", "decode", "restore_phase1", "checkpoint_kwargs"]
+           "encode", "decode", "restore_phase1", "checkpoint_kwargs", "phase1_settings"]
 
 #: Config keys that may change between a run and its resumption: they change no stored number.
 RESUME_FREE_KEYS = ("progress", "n_test_episodes")
@@ -176,6 +176,17 @@ def _scene_digest(scene) -> str:
     return h.hexdigest()
 
 
+def phase1_settings(cfg: RunConfig) -> dict:
+    """The config values that determine the model after phases 0 and 1 (part of
+    :meth:`Phase1Cache.key`): runs that agree on them share one source phase."""
+    d = cfg.to_dict()
+    parts = {k: d[k] for g in PHASE1_GROUPS for k in GROUPS[g]}
+    parts.update({k: d[k] for k in PHASE1_EXTRA_KEYS})
+    if not (cfg.target_ssl_steps > 0 and cfg.mode == "transductive"):
+        parts["target_ssl_lr"] = parts["target_ssl_batch_size"] = None   # phase 0 off: its settings act on nothing
+    return parts
+
+
 class Phase1Cache:
     """The model after phases 0 and 1, stored under ``folder`` by :meth:`key`."""
 
@@ -188,9 +199,7 @@ class Phase1Cache:
         """A hash of what determines the state after phase 1: the settings of the model, adaptation,
         phase-0 and source groups, :data:`PHASE1_EXTRA_KEYS`, the source scenes' pixels and — when
         phase 0 runs (it trains on the target) — the target scene's pixels."""
-        d = cfg.to_dict()
-        parts = {k: d[k] for g in PHASE1_GROUPS for k in GROUPS[g]}
-        parts.update({k: d[k] for k in PHASE1_EXTRA_KEYS})
+        parts = phase1_settings(cfg)
         parts["source_pixels"] = [_scene_digest(s.scene) for s in sources]
         if cfg.target_ssl_steps > 0 and cfg.mode == "transductive":
             parts["target_pixels"] = _scene_digest(target.scene)
