@@ -19,6 +19,8 @@ ANSWER_PATTERNS = {
     "00": [r"argmin\(\s*np\.abs\(", r"argmin\(\s*scene\.class_counts"],
     "04": [r"\\frac\{t\}\{N\}\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\lambda\$"],
     "05": [r"rng\.integers\(\s*1\s*,", r"rate\s*\*\s*\w+\.size"],
+    # 07.1 (classes × (shots + queries) + mixes) and 07.2 (labelled − shots × classes) in the budget cell
+    "07": [r"\)\s*\*\s*(5|\(\s*\w*\.?intermediate_n_shot)[^\n]*intermediate_mixups", r"n_labelled\s*-\s*\w*\.?n_shot\s*\*"],
 }
 
 

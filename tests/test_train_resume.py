@@ -128,3 +128,19 @@ def test_interrupted_run_resumes_to_the_metrics_of_a_straight_run(tmp_path, monk
     a, b = comparable(straight.metrics), comparable(resumed.metrics)
     assert a == b, _first_difference(json.loads(a), json.loads(b))
     assert resumed.last_episode["query_emb"].shape == straight.last_episode["query_emb"].shape
+
+
+def test_episodes_of_other_code_are_run_again_not_mixed(tmp_path, monkeypatch):
+    from mifomo_lite.train.presets import preset
+
+    cfg, logs = preset("smoke"), []
+    store = ck.EpisodeStore(tmp_path / "episodes", cfg)
+    (tmp_path / "episodes" / "00.json").write_text("{}")
+    monkeypatch.setattr(ck, "code_digest", lambda: "other-code")
+    ck.check_resumable(tmp_path / "episodes", cfg.replace(support_steps=9))   # other code: no refusal
+    ck.EpisodeStore(tmp_path / "episodes", cfg, log=logs.append)
+    assert not (tmp_path / "episodes" / "00.json").exists() and "other code" in logs[0]
+    assert json.loads((tmp_path / "episodes" / "run.json").read_text())["code"] == "other-code"
+    with pytest.raises(ConfigError, match=r"differs in support_steps \(support_steps: 2 stored, 9 now\)"):
+        ck.EpisodeStore(tmp_path / "episodes", cfg.replace(support_steps=9))
+    assert store.load(0) is None

@@ -2,19 +2,21 @@
 
 Two stores, both optional and both written atomically:
 
-* :class:`EpisodeStore` — ``<folder>/run.json`` (the run's configuration) and one
-  ``<folder>/NN.json`` per finished test episode (its metrics record, λ trajectory, loss history,
-  drift record, wall seconds, and the head's logit form it leaves for the next episode). A rerun of the same configuration skips every stored episode
-  except the last one: that one always runs again, so the returned model and ``last_episode``
-  (the embeddings the map and the t-SNE draw) are exactly those of an uninterrupted run. Episodes
-  are independent — each restarts from the state phase 1 left and reseeds itself — so skipping
-  the stored ones changes no number. A changed configuration is refused, naming the keys.
+* :class:`EpisodeStore` — ``<folder>/run.json`` (the run's configuration and a digest of the
+  kit's code) and one ``<folder>/NN.json`` per finished test episode (its metrics record, λ
+  trajectory, loss history, drift record, wall seconds, and the head's logit form it leaves for
+  the next episode). A rerun of the same configuration skips every stored episode except the
+  last one, which always runs again so that the returned model and ``last_episode`` (the
+  embeddings the map and the t-SNE draw) are exactly those of an uninterrupted run. Episodes are
+  independent — each restarts from the state phase 1 left and reseeds itself — so skipping the
+  stored ones changes no number. A changed configuration is refused, naming the keys; episodes
+  stored by other code of the kit are discarded and run again, so two versions never mix.
 * :class:`Phase1Cache` — the model after phases 0 and 1 (``phase1-<key>.safetensors``, plus a
   ``.json`` with the losses, the phase-0 record and what ``code_reset`` restores), keyed by a
   hash of exactly what determines it: the model, adaptation, phase-0 and source-phase settings,
-  the seed, the source scenes' pixels — and the target's pixels only when phase 0 (which trains
-  on the target) runs. Later runs of other targets, other episode settings or reruns load it and
-  skip both phases, with identical results.
+  the seed, the source scenes' pixels, the kit's code — and the target's pixels only when phase
+  0 (which trains on the target) runs. Later runs of other targets, other episode settings or
+  reruns load it and skip both phases, with identical results.
 
 Records are stored with their NumPy types (arrays, float32 scalars, NaN) so that a loaded episode
 aggregates to the very same numbers as a fresh one. No pickle is involved.
@@ -22,10 +24,11 @@ aggregates to the very same numbers as a fresh one. No pickle is involved.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 from torch import nn
@@ -89,12 +92,30 @@ def _config_differences(stored: dict, now: dict) -> list[str]:
     return [k for k in keys if stored.get(k, "<absent>") != now.get(k, "<absent>")]
 
 
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """A hash of the kit's source files: stored results of other code are never reused."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _stored_run(folder: Optional[Path]) -> Optional[dict]:
+    path = Path(folder) / "run.json" if folder is not None else None
+    return json.loads(path.read_text()) if path is not None and path.is_file() else None
+
+
 def check_resumable(folder: Optional[Path], cfg: RunConfig) -> None:
     """Refuse, before any work, to resume the episodes stored in ``folder`` with a config that
-    differs from theirs (``folder`` None or without ``run.json``: nothing to resume, fine)."""
-    if folder is None or not (Path(folder) / "run.json").is_file():
+    differs from theirs (``folder`` None or without ``run.json``: nothing to resume, fine; episodes
+    of other code are discarded by :class:`EpisodeStore`, not refused)."""
+    run = _stored_run(folder)
+    if run is None or run.get("code") != code_digest():
         return
-    stored = json.loads((Path(folder) / "run.json").read_text())["config"]
+    stored = run["config"]
     now = json.loads(json.dumps(cfg.to_dict()))
     diff = _config_differences(stored, now)
     if diff:
@@ -106,11 +127,18 @@ def check_resumable(folder: Optional[Path], cfg: RunConfig) -> None:
 class EpisodeStore:
     """Finished test episodes of one run, one JSON file each under ``folder``."""
 
-    def __init__(self, folder: Path, cfg: RunConfig):
+    def __init__(self, folder: Path, cfg: RunConfig, log: Callable = print):
         self.folder = Path(folder)
         check_resumable(self.folder, cfg)
-        if not (self.folder / "run.json").is_file():
-            write_json(self.folder / "run.json", {"config": cfg.to_dict()})
+        run = _stored_run(self.folder)
+        if run is not None and run.get("code") != code_digest():
+            stale = sorted(self.folder.glob("[0-9]*.json"))
+            for f in stale:
+                f.unlink()
+            log(f"{self.folder}: {len(stale)} stored episode(s) came from other code of the kit; they are run again")
+            run = None
+        if run is None:
+            write_json(self.folder / "run.json", {"config": cfg.to_dict(), "code": code_digest()})
         self.loaded: list[int] = []
 
     def path(self, e: int) -> Path:
@@ -200,6 +228,7 @@ class Phase1Cache:
         phase-0 and source groups, :data:`PHASE1_EXTRA_KEYS`, the source scenes' pixels and — when
         phase 0 runs (it trains on the target) — the target scene's pixels."""
         parts = phase1_settings(cfg)
+        parts["code"] = code_digest()
         parts["source_pixels"] = [_scene_digest(s.scene) for s in sources]
         if cfg.target_ssl_steps > 0 and cfg.mode == "transductive":
             parts["target_pixels"] = _scene_digest(target.scene)
