@@ -144,3 +144,17 @@ def test_episodes_of_other_code_are_run_again_not_mixed(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"differs in support_steps \(support_steps: 2 stored, 9 now\)"):
         ck.EpisodeStore(tmp_path / "episodes", cfg.replace(support_steps=9))
     assert store.load(0) is None
+
+
+def test_cli_resume_needs_out_and_refuses_a_foreign_folder(tmp_path, capsys):
+    from mifomo_lite.cli import main
+
+    assert main(["run", "--preset", "smoke", "--resume", "--no-progress"]) == 2
+    assert "--resume needs --out" in capsys.readouterr().err
+    foreign = tmp_path / "old"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("x")
+    assert main(["run", "--preset", "smoke", "--resume", "--out", str(foreign), "--no-progress"]) == 2
+    assert "no resumable run wrote" in capsys.readouterr().err
+    assert main(["run", "--preset", "smoke", "--resume", "--overwrite", "--out", str(foreign)]) == 2
+    assert "exclude each other" in capsys.readouterr().err
