@@ -78,6 +78,7 @@ def test_phase1_key_reads_what_determines_phase1_only():
     assert key != ck.Phase1Cache.key(cfg.replace(source_episodes=9), tgt, src)
     assert key != ck.Phase1Cache.key(cfg.replace(lr_peft=0.002), tgt, src)
     assert key != ck.Phase1Cache.key(cfg, tgt, [_scene(3)])        # the source pixels
+    assert ck.Phase1Cache.key(cfg, tgt, src, "cuda:0") != ck.Phase1Cache.key(cfg, tgt, src, "cpu")
     with_ssl = cfg.replace(target_ssl_steps=2)
     assert ck.Phase1Cache.key(with_ssl, tgt, src) != ck.Phase1Cache.key(with_ssl, _scene(2), src)
 

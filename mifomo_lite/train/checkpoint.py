@@ -223,11 +223,13 @@ class Phase1Cache:
         self.hit: Optional[bool] = None   # whether the last :meth:`load` found an entry
 
     @staticmethod
-    def key(cfg: RunConfig, target, sources) -> str:
+    def key(cfg: RunConfig, target, sources, device=None) -> str:
         """A hash of what determines the state after phase 1: the settings of the model, adaptation,
-        phase-0 and source groups, :data:`PHASE1_EXTRA_KEYS`, the source scenes' pixels and — when
-        phase 0 runs (it trains on the target) — the target scene's pixels."""
+        phase-0 and source groups, :data:`PHASE1_EXTRA_KEYS`, the kind of ``device`` (cpu, cuda …:
+        float rounding differs), the source scenes' pixels and — when phase 0 runs (it trains on
+        the target) — the target scene's pixels."""
         parts = phase1_settings(cfg)
+        parts["device_type"] = str(device).split(":")[0] if device is not None else None
         parts["code"] = code_digest()
         parts["source_pixels"] = [_scene_digest(s.scene) for s in sources]
         if cfg.target_ssl_steps > 0 and cfg.mode == "transductive":

@@ -125,7 +125,7 @@ def source_phases(model: nn.Module, target, sources, cfg: RunConfig, device, his
     after phase 1. Returns ``(adapter, initial_state, ssl_record)``."""
     built = ({k: v.detach().clone() for k, v in model.state_dict().items()}
              if cfg.reset_capture == "before_phase0" else {})
-    key = cache.key(cfg, target, sources) if cache is not None else None
+    key = cache.key(cfg, target, sources, device) if cache is not None else None
     entry = cache.load(key, device) if cache is not None else None
     if entry is None:
         ssl_record = run_target_ssl(model, target, cfg, device, history, log)                  # phase 0
