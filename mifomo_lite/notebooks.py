@@ -54,6 +54,7 @@ class NotebookSession:
     device: Any
     seed: int
     config: Any = field(repr=False, default=None)
+    precision: Any = None   # the training Precision (mifomo_lite.precision) chosen for ``device``
 
     def pick(self, **by_profile: Any) -> Any:
         """The value for the current profile: ``nb.pick(smoke=5, lite=200, paper=2000)``;
@@ -92,10 +93,13 @@ class NotebookSession:
 
 
 def setup(profile: str = "lite", device: str = "auto", seed: int = 0, *, quiet: bool = False) -> NotebookSession:
-    """Seed everything, resolve ``device`` (``auto`` → CUDA if present, else CPU) and build the
-    run configuration of ``profile`` (``smoke`` | ``lite`` | ``colab`` | ``paper``)."""
+    """Seed everything, resolve ``device`` (``auto`` → CUDA if present, else CPU), build the run
+    configuration of ``profile`` (``smoke`` | ``lite`` | ``colab`` | ``paper``) and report the
+    training precision the runs will use on that device (:func:`mifomo_lite.precision.choose_precision`:
+    bf16 on Ampere or newer, fp16 with a GradScaler before, fp32 on a CPU)."""
     import torch
 
+    from .precision import training_precision
     from .train.presets import preset
     from .utils import resolve_device, seed_everything
     from .validation import check_device, check_seed
@@ -112,11 +116,13 @@ def setup(profile: str = "lite", device: str = "auto", seed: int = 0, *, quiet: 
     seed_everything(seed)
     dev = resolve_device(device, allow_fallback=(device == "auto"))
     cfg = preset(profile if profile in ("smoke", "lite", "paper") else "lite", device=str(dev), seed=seed)
+    precision = training_precision(dev, cfg.amp)
     if not quiet:
         mode = "batch (papermill)" if batch_mode() else "interactive"
         print(f"profile={profile} device={dev} seed={seed} torch={torch.__version__} "
               f"threads={torch.get_num_threads()} mode={mode}")
-    return NotebookSession(profile, dev, int(seed), cfg)
+        print(f"training precision: {precision.name} ({precision.reason})")
+    return NotebookSession(profile, dev, int(seed), cfg, precision)
 
 
 def _int_parameter(name: str, value: Any) -> int:

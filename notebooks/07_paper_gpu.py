@@ -61,8 +61,10 @@ except ImportError:
 profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
+out_dir = "runs/07_paper_gpu"  # run folders and the phase-1 cache; a Drive path works on Colab
 
 # %%
+import json
 import logging
 import os
 from pathlib import Path
@@ -77,10 +79,11 @@ from mifomo_lite.exercises import check, score
 from mifomo_lite.models import count_flops, create_model
 from mifomo_lite.models.official import OFFICIAL_FILES, download_official_checkpoint
 from mifomo_lite.notebooks import record_metrics, setup
+from mifomo_lite.train.budget import source_phase_patches, target_run_patches
+from mifomo_lite.train.checkpoint import phase1_settings
 from mifomo_lite.train.presets import PAPER_TARGETS, preset
-from mifomo_lite.train.pipeline import run_pipeline
 from mifomo_lite.train.report import results_table
-from mifomo_lite.train.runner import results_rows, verdict, write_run_folder
+from mifomo_lite.train.runner import run_to_folder, verdict
 
 nb = setup(profile, device, seed)
 logging.getLogger("mifomo_lite.fsl.pseudo_labels").setLevel(logging.ERROR)
@@ -92,7 +95,10 @@ SOURCE, TARGETS = "chikusei", list(PAPER_TARGETS)
 # `preset("paper", target=...)` is the released code's configuration: HyperSIGMA-base
 # (`model="base"`, 12 + 12 blocks, width 768) with the official MAE weights, PCA-50, 9×9 patches,
 # Chikusei as the source (19 classes, 1500 episodes of 19-way 5-shot 15-query), 20 test episodes
-# per target, and per-target steps and learning rates (SPEC §8.8):
+# per target, and per-target steps and learning rates (SPEC §8.8). The training precision is not
+# a setting of the preset: the kit picks it per device (`mifomo_lite.precision.choose_precision`)
+# — bf16 on an Ampere or newer GPU, fp16 with a gradient scaler on an older one such as Colab's
+# T4, fp32 on a CPU — and `setup` printed its choice above.
 
 # %%
 rows = ["| target | support steps | intermediate steps | top-k | lr model | lr CP | lr scale |",
@@ -104,8 +110,8 @@ for t in TARGETS:
 display(Markdown("\n".join(rows)))
 c = preset("paper")
 print(f"model {c.model}, weights {c.weights}, sources {c.sources}, {c.source_episodes} source episodes "
-      f"({c.source_n_way}-way {c.source_n_shot}-shot {c.source_n_query}-query), {c.n_test_episodes} test episodes, "
-      f"mixed precision on GPU: {c.amp}")
+      f"({c.source_n_way}-way {c.source_n_shot}-shot {c.source_n_query}-query), {c.n_test_episodes} test episodes")
+print(f"training precision on this machine: {nb.precision.name} — {nb.precision.reason}")
 
 # %% [markdown]
 # And what it reported — the headline table of the paper (5-shot, 20 episodes, mean ± std; from the
@@ -185,35 +191,40 @@ else:
 #
 # The cost of the protocol is (FLOPs per patch) × (patches through the network). FLOPs come from
 # `count_flops` on HyperSIGMA-base built on PyTorch's `meta` device (no memory, no time). Patches,
-# per target, following SPEC §8.2–8.9: the source phase, then for each of the 20 test episodes the
-# support-only steps (all 5·C shots), the intermediate steps (exercise 07.1) and two evaluations of
-# every query pixel (exercise 07.2; for Houston 2013 the query set is its test mask, so this is
-# an approximation).
+# per target, following SPEC §8.2–8.9 (`mifomo_lite.train.budget`): the source phase, then for
+# each of the 20 test episodes the support-only steps, the intermediate steps (how many patches one
+# of them takes is exercise 07.1) and two evaluations of every query pixel (exercise 07.2; for
+# Houston 2013 the query set is its test mask, so this is an approximation).
+#
+# The source phase does not depend on the target unless phase 0 (which trains on the target)
+# runs: the kit caches the model after it, keyed by the settings that determine it
+# (`phase1_settings`: model, adaptation and learning rates, source episodes, seed) and by the
+# source pixels, and every later run with the same key loads it instead of training again. The
+# count below is computed from those settings.
 
 # %%
 base = create_model("base", device="meta")
 f_fwd = count_flops(base)["total"]
 f_train = count_flops(base, backward=True)["total"]
-src = preset("paper")
-source_patches = src.source_episodes * get_scene_info(SOURCE).n_classes * (src.source_n_shot + src.source_n_query)
+n_source = get_scene_info(SOURCE).n_classes
+source_patches = source_phase_patches(preset("paper"), n_source)
 budget = []
 for t in TARGETS:
     c, info = preset("paper", target=t), get_scene_info(t)
-    C = info.n_classes
-    train = c.n_test_episodes * (c.support_steps * c.n_shot * C
-                                 + c.intermediate_steps * ((get_scene_info(SOURCE).n_classes + C) * 5 + c.intermediate_mixups))
-    evals = c.n_test_episodes * 2 * (info.n_labelled - c.n_shot * C)
-    budget.append((t, train, evals, train * f_train + evals * f_fwd))
-# `run_pipeline` trains the source phase once per run — and each target is its own run (its phase 0
-# and per-target settings come first), so the source phase is paid once per target, not once
-source_runs = len(budget)
+    p = target_run_patches(c, n_source, info.n_classes, info.n_labelled)
+    budget.append((t, p["train"], p["evaluated"], p["train"] * f_train + p["evaluated"] * f_fwd))
+# one source phase per distinct phase-1 setting: the cache serves every other target
+source_runs = len({json.dumps(phase1_settings(preset("paper", target=t)), sort_keys=True, default=str)
+                   for t in TARGETS})
 total_flop = source_runs * source_patches * f_train + sum(b[3] for b in budget)
 rows = ["| | training patches | evaluated patches | PFLOP |", "|---|---|---|---|",
-        f"| source phase (once per target run, × {source_runs}) | {source_runs * source_patches:,} | — | "
-        f"{source_runs * source_patches * f_train / 1e15:.1f} |"]
+        f"| source phase (× {source_runs}: once per distinct phase-1 setting, cached) | "
+        f"{source_runs * source_patches:,} | — | {source_runs * source_patches * f_train / 1e15:.1f} |"]
 rows += [f"| {t} | {tr:,} | {ev:,} | {fl / 1e15:.1f} |" for t, tr, ev, fl in budget]
 display(Markdown("\n".join(rows)))
-sustained = 50e12  # FLOP/s: an assumption for a modern datacentre GPU in bf16 at realistic efficiency
+print(f"the {len(TARGETS)} targets need {source_runs} source phase(s): their learning rates, which the kit's "
+      "source phase uses too, come in " + ("one setting" if source_runs == 1 else f"{source_runs} settings"))
+sustained = 50e12  # FLOP/s: an assumption for a modern datacentre GPU in mixed precision at realistic efficiency
 print(f"HyperSIGMA-base: {f_fwd / 1e9:.1f} GFLOP per patch forward, {f_train / 1e9:.1f} GFLOP forward + backward")
 print(f"whole reproduction ≈ {total_flop / 1e15:.0f} PFLOP ≈ {total_flop / sustained / 3600:.1f} GPU-hours at a sustained "
       f"{sustained / 1e12:.0f} TFLOP/s (gradient checkpointing, data loading and the CPU-side label propagation come on top)")
@@ -224,10 +235,13 @@ print(f"whole reproduction ≈ {total_flop / 1e15:.0f} PFLOP ≈ {total_flop / s
 # ## 4. The reproduction (guarded)
 #
 # With everything in place this cell runs the released code's protocol for each available target —
-# source phase (trained again for every target: one `run_pipeline` call per target), 20 seeded
+# the source phase (from the cache when an earlier target or run already trained it), 20 seeded
 # test episodes, all queries, no model selection — and writes one run folder per target under
-# `runs/`. Without it, it says so and does nothing. Expect hours per
-# target.
+# `out_dir`. Every finished test episode is recorded in its folder as it ends, so a session that
+# dies (a Colab time-out) loses at most one episode: run the notebook again with the same
+# `out_dir` — on Colab a Google Drive path such as `/content/drive/MyDrive/mifomo_runs` survives
+# the session — and each run resumes where it stopped, with the same results (`resume=True`).
+# Without a GPU, the data and the weights, it says so and does nothing. Expect hours per target.
 
 # %%
 paper_results = {}
@@ -235,8 +249,8 @@ if ready:
     for t in runnable_targets:
         cfg_t = preset("paper", target=t, device=str(nb.device), seed=seed, progress=True,
                        official_spatial=official["spatial"], official_spectral=official["spectral"])
-        res = run_pipeline(cfg_t)
-        folder = write_run_folder(res, Path("runs") / f"07_paper-{t}-seed{seed}")
+        res, folder = run_to_folder(cfg_t, Path(out_dir) / f"paper-{t}-seed{seed}", resume=True,
+                                    phase1_cache=Path(out_dir) / "phase1-cache")
         paper_results[t] = res.metrics["summary"]
         print(f"{t}: written to {folder}; {verdict(paper_results[t])}")
 else:
@@ -248,7 +262,9 @@ else:
 # When the reproduction cannot run, the same loop runs with the `smoke` or `lite` preset on the
 # targets available here (Indian Pines offline), with the per-target top-k and learning rates of
 # the paper but a budget a CPU can afford. It exercises exactly the code path of section 4 and
-# fills the comparison table below — with numbers that are *not* a reproduction.
+# fills the comparison table below — with numbers that are *not* a reproduction. It writes its run
+# folders, resumably, under `out_dir` too, and shares the phase-1 cache: run the notebook twice and
+# the second run loads the source phase and the finished episodes instead of training them again.
 
 # %%
 rehearsal = {}
@@ -262,10 +278,13 @@ if not ready:
         paper={}))
     for t in runnable_targets:
         per_target = {k: v for k, v in PAPER_TARGETS[t].items() if k not in ("support_steps", "intermediate_steps")}
-        res = run_pipeline(cfg_r.replace(target=t, **per_target), log=lambda *a, **k: None, keep_model=False)
+        res, folder = run_to_folder(cfg_r.replace(target=t, **per_target), Path(out_dir) / f"rehearsal-{t}-seed{seed}",
+                                    log=lambda *a, **k: None, keep_model=False, resume=True,
+                                    phase1_cache=Path(out_dir) / "phase1-cache")
         rehearsal[t] = res.metrics["summary"]
         print(f"{t}: {cfg_r.preset} preset, {res.config.n_test_episodes} episode(s), "
-              f"{res.metrics['episodes'][0]['n_query']} queries, {res.metrics['timings']['total_s']:.0f} s")
+              f"{res.metrics['episodes'][0]['n_query']} queries, {res.metrics['timings']['total_s']:.0f} s; "
+              f"source phase {'loaded from the cache' if res.phase1_cached else 'trained and cached'}; {folder}")
 
 # %% [markdown]
 # ## 6. Compared with the paper

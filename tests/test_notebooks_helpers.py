@@ -31,6 +31,19 @@ def test_setup_and_pick(capsys):
         nbh.setup("fast")
 
 
+def test_setup_reports_the_precision_policy_of_the_device(capsys, monkeypatch):
+    s = nbh.setup("smoke", "cpu", 0)
+    assert s.precision.name == "fp32" and "training precision: fp32 (cpu:" in capsys.readouterr().out
+    import mifomo_lite.precision as P
+
+    # a pre-Ampere GPU (T4, capability 7.5) gets fp16 + GradScaler, an Ampere one bf16 — setup shows
+    # whatever the policy returns for its device
+    monkeypatch.setattr(P, "precision_for", lambda dev, req="auto": P.choose_precision("cuda", (7, 5), req))
+    s = nbh.setup("smoke", "cpu", 0)
+    assert s.precision.name == "fp16" and s.precision.use_grad_scaler
+    assert "training precision: fp16 (cuda capability 7.5 < 8.0: fp16 autocast + GradScaler)" in capsys.readouterr().out
+
+
 def test_band_explorer_is_static_in_batch_mode(scene, monkeypatch, capsys):
     monkeypatch.setenv(nbh.ENV_OUT, "/nonexistent")
     assert nbh.batch_mode()

@@ -20,6 +20,8 @@ ANSWER_PATTERNS = {
     "04": [r"\\frac\{t\}\{N\}\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\lambda\$"],
     "05": [r"rng\.integers\(\s*1\s*,", r"rate\s*\*\s*\w+\.size"],
     "08": [r"propagation label the unlabelled queries", r"uses the unlabelled queries three times"],
+    # 07.1 (classes × (shots + queries) + mixes) and 07.2 (labelled − shots × classes) in the budget cell
+    "07": [r"\)\s*\*\s*(5|\(\s*\w*\.?intermediate_n_shot)[^\n]*intermediate_mixups", r"n_labelled\s*-\s*\w*\.?n_shot\s*\*"],
 }
 
 

@@ -70,13 +70,18 @@ def _run(args, cfg) -> int:
     from .outdir import check_out_dir
     from .runner import run_to_folder
 
+    resume = getattr(args, "resume", False)
+    if resume and args.out is None:
+        from ..errors import ConfigError
+
+        raise ConfigError("--resume needs --out: the folder of the run to continue")
     if args.out is not None:
-        check_out_dir(args.out, args.overwrite)      # before loading anything
+        check_out_dir(args.out, args.overwrite, resume)      # before loading anything
     if getattr(args, "support", None) is not None:
         return _run_sparse(args, cfg)
     scene = byo_scene(args, cfg.target)
     result, out = run_to_folder(cfg, args.out, overwrite=args.overwrite, target_scene=scene,
-                                drop_small_classes=args.drop_small_classes)
+                                drop_small_classes=args.drop_small_classes, resume=resume)
     print_result(result, out)
     return 0
 
@@ -132,13 +137,21 @@ def cmd_ablate(args) -> int:
     return 0
 
 
+def _resume_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true",
+                   help="record each finished test episode (and the model after phase 1) in --out, and continue "
+                        "an interrupted run there with the same config; the metrics equal an uninterrupted run's")
+
+
 def register(sub) -> None:
     p = sub.add_parser("demo", help="the main job: the lite preset on the embedded default (offline)")
     _common(p, "lite")
+    _resume_flag(p)
     p.set_defaults(handler=cmd_demo)
 
     p = sub.add_parser("run", help="run MIFOMO with a preset, scenes and overrides")
     _common(p, "lite")
+    _resume_flag(p)
     p.add_argument("--ablation", choices=sorted(ABLATIONS), default=None,
                    help="apply one Table X ablation")
     p.set_defaults(handler=cmd_run)

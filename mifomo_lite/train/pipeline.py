@@ -46,6 +46,7 @@ from ..errors import ConfigError
 from ..peft import apply_adaptation
 from ..utils import environment_record, resolve_device, seed_everything
 from .baselines import FeatureCache, run_baselines
+from .checkpoint import EpisodeStore, Phase1Cache, restore_phase1, run_episodes
 from .config import RunConfig
 from .domains import Domain, available_sources, prepare_domains, source_scene, subsample_queries
 from .drift_record import make_recorder
@@ -66,7 +67,7 @@ __all__ = ["Domain", "RunResult", "prepare_domains", "build_model", "run_pipelin
            "train_intermediate_domain", "embed_split", "stage_metrics", "evaluate_stage", "predict",
            "full_graph_scores", "propagated_scores", "inference_dtype", "scene_feature_map", "EmbeddingCache",
            "FeatureCache", "run_baselines", "summarise_episodes", "paired_differences", "source_scene",
-           "available_sources", "subsample_queries", "cpu_has_native_bf16", "backbone_is_frozen"]
+           "available_sources", "subsample_queries", "cpu_has_native_bf16", "backbone_is_frozen", "source_phases"]
 
 
 @dataclass
@@ -80,11 +81,18 @@ class RunResult:
     last_episode: dict = field(default_factory=dict)
     model: Optional[nn.Module] = None
     target: Optional[Domain] = None
+    phase1_cached: Optional[bool] = None   # True: phases 0 and 1 came from a Phase1Cache; None: no cache
 
 
 def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: Callable = print,
-                 keep_model: bool = True) -> RunResult:
-    """Run MIFOMO as configured and return every metric (the algorithm in the module docstring)."""
+                 keep_model: bool = True, store: Optional[EpisodeStore] = None,
+                 phase1_cache: Optional[Phase1Cache] = None) -> RunResult:
+    """Run MIFOMO as configured and return every metric (the algorithm in the module docstring).
+
+    ``store`` (an :class:`~.checkpoint.EpisodeStore`) records each finished test episode and skips
+    those an earlier, interrupted run of the same config recorded; ``phase1_cache`` (a
+    :class:`~.checkpoint.Phase1Cache`) reuses the model after phases 0 and 1 of an earlier run
+    with the same phase-0/1 settings and scenes. Neither changes any number."""
     cfg, device, timings, t_start = _start_run(cfg)
     with timed(timings, "data_s"):
         target, sources = prepare_domains(cfg, target_scene, source_scenes)
@@ -93,33 +101,60 @@ def run_pipeline(cfg: RunConfig, *, target_scene=None, source_scenes=None, log: 
     model, history = build_model(cfg, device), {}
     with timed(timings, "drift_s"):
         drift = make_recorder(model, target, cfg, device)                  # the frozen model's probe
-    built = ({k: v.detach().clone() for k, v in model.state_dict().items()}
-             if cfg.reset_capture == "before_phase0" else {})
-    ssl_record = run_target_ssl(model, target, cfg, device, history, log)                      # phase 0
-    timings["target_ssl_s"] = ssl_record["seconds"] if ssl_record else 0.0
-    _record_phase(drift, "after_phase0", ssl_record is not None, timings)
-    adapter = apply_adaptation(model, cfg.adaptation, trainable_set=cfg.trainable_set, phase="source",
-                               extra_trainable=("classifier",), **adaptation_options(cfg))
-    set_phase_trainables(model, cfg, "target")
-    initial_state = reset_state(model, cfg, built)  # what "code_reset" restores (SPEC §9 note A)
-    with timed(timings, "source_phase_s"):
-        train_source_phase(model, sources, cfg, device, history, log)                           # phase 1
-    set_phase_trainables(model, cfg, "target")
-    _record_phase(drift, "after_phase1", cfg.source_episodes > 0 and bool(sources), timings)
+    adapter, initial_state, ssl_record = source_phases(model, target, sources, cfg, device, history, log,
+                                                       timings, drift, phase1_cache)            # phases 0, 1
     ctx = EpisodeContext(model, target, sources, cfg, device, initial_state,
                          {k: v.detach().clone() for k, v in model.state_dict().items()},
                          FeatureCache(target, cfg, device) if cfg.baselines else None,
                          EmbeddingCache(model, target, cfg, device) if backbone_is_frozen(model) else None,
                          drift)
-    outcomes = [run_test_episode(ctx, e)                                                        # phases 2–3
-                for e in progress_bar(range(cfg.n_test_episodes), cfg.progress, desc="test episodes")]
+    outcomes = run_episodes(ctx, store)                                                         # phases 2–3
     for o in outcomes:
         for k, v in o.history.items():
             history.setdefault(k, []).extend(v)
     _add_episode_timings(timings, outcomes, ctx.embedding_cache, t_start)
     metrics = metrics_document(ctx, outcomes, adapter, ssl_record, timings)
     return RunResult(cfg, metrics, history, [o.trajectory for o in outcomes if o.trajectory is not None],
-                     outcomes[-1].last if outcomes else {}, model if keep_model else None, target)
+                     outcomes[-1].last if outcomes else {}, model if keep_model else None, target,
+                     phase1_cache.hit if phase1_cache is not None else None)
+
+
+def source_phases(model: nn.Module, target, sources, cfg: RunConfig, device, history: dict, log: Callable,
+                  timings: dict, drift, cache: Optional[Phase1Cache] = None):
+    """Phase 0, the adapter, phase 1 — or, on a hit of ``cache``, the adapter and the stored state
+    after phase 1. Returns ``(adapter, initial_state, ssl_record)``."""
+    built = ({k: v.detach().clone() for k, v in model.state_dict().items()}
+             if cfg.reset_capture == "before_phase0" else {})
+    key = cache.key(cfg, target, sources, device) if cache is not None else None
+    entry = cache.load(key, device) if cache is not None else None
+    if entry is None:
+        ssl_record = run_target_ssl(model, target, cfg, device, history, log)                  # phase 0
+        timings["target_ssl_s"] = ssl_record["seconds"] if ssl_record else 0.0
+        _record_phase(drift, "after_phase0", ssl_record is not None, timings)
+    else:
+        ssl_record, timings["target_ssl_s"] = entry["meta"]["ssl_record"], 0.0
+        history.update(entry["meta"]["history"])
+        if drift is not None and entry["meta"]["drift_after_phase0"] is not None:
+            drift.phases["after_phase0"] = entry["meta"]["drift_after_phase0"]
+    adapter = apply_adaptation(model, cfg.adaptation, trainable_set=cfg.trainable_set, phase="source",
+                               extra_trainable=("classifier",), **adaptation_options(cfg))
+    set_phase_trainables(model, cfg, "target")
+    if entry is None:
+        initial_state = reset_state(model, cfg, built)  # what "code_reset" restores (SPEC §9 note A)
+        with timed(timings, "source_phase_s"):
+            train_source_phase(model, sources, cfg, device, history, log)                       # phase 1
+        if cache is not None:
+            cache.save(key, model, initial_state, {
+                "ssl_record": ssl_record, "history": history, "logit_form": model.classifier.logit_form,
+                "training": model.training,
+                "drift_after_phase0": drift.phases.get("after_phase0") if drift is not None else None})
+    else:
+        initial_state, timings["source_phase_s"] = entry["initial_state"], 0.0
+        restore_phase1(model, entry)
+        log(f"phase 1: the cached model of {cache.folder} (key {key}) — phases 0 and 1 skipped")
+    set_phase_trainables(model, cfg, "target")
+    _record_phase(drift, "after_phase1", cfg.source_episodes > 0 and bool(sources), timings)
+    return adapter, initial_state, ssl_record
 
 
 def reset_state(model: nn.Module, cfg: RunConfig, built: dict) -> dict:

@@ -20,6 +20,7 @@ from ..utils import atomic_path, write_json
 from . import report as R
 from .config import ABLATIONS, RunConfig, ablation_overrides
 from .outdir import check_out_dir, default_dir, run_folder
+from .checkpoint import checkpoint_kwargs
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
 
 __all__ = ["run_to_folder", "write_run_folder", "results_rows", "pool_rows", "pool_comparison", "whole_scene_map",
@@ -278,7 +279,8 @@ def render_report(m: dict) -> str:
 
 
 def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable = print,
-                  overwrite: bool = False, drop_small_classes: bool = False, **kw) -> tuple[RunResult, Path]:
+                  overwrite: bool = False, drop_small_classes: bool = False, resume: bool = False,
+                  phase1_cache: Optional[Path] = None, **kw) -> tuple[RunResult, Path]:
     """Run ``cfg`` and write its folder; returns the result and the folder.
 
     In order, before any training: the config is validated, the folder checked (an existing
@@ -287,16 +289,21 @@ def run_to_folder(cfg: RunConfig, out_dir: Optional[Path] = None, log: Callable 
     (``drop_small_classes`` leaves out classes too small for ``n_shot``). The folder is owned and
     atomic (:func:`mifomo_lite.train.outdir.run_folder`): a second run on it is refused, and it
     appears only once the run is complete, with ``scene.json`` recording the scene's name, files
-    and their sha256."""
+    and their sha256.
+
+    ``resume`` and ``phase1_cache``: per-episode checkpoints and the phase-1 cache
+    (:func:`~mifomo_lite.train.checkpoint.checkpoint_kwargs`)."""
     cfg = cfg.validate()
     given = kw.get("target_scene")
     out = Path(out_dir) if out_dir else default_run_dir(cfg, target=getattr(given, "name", None))
-    check_out_dir(out, overwrite)
+    check_out_dir(out, overwrite, resume)
     scene = target_scene_for(cfg, given, drop_small_classes, log)
     if given is not None and scene.name not in (cfg.target, Path(cfg.target).stem):
         cfg = cfg.replace(target=scene.name)   # the config records the scene that was really used
     kw["target_scene"] = scene
-    with run_folder(out, overwrite) as part:
+    checkpoint_kwargs(None, out, cfg, resume, phase1_cache)   # refuses a changed config before any work
+    with run_folder(out, overwrite, resume) as part:
+        kw.update(checkpoint_kwargs(part, out, cfg, resume, phase1_cache))
         result = run_pipeline(cfg, log=log, **kw)
         write_run_folder(result, part, log=log)
         R.write_json(part / "scene.json", scene_record(scene))
