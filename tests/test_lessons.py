@@ -71,3 +71,25 @@ def test_sign_flip_p_exact_and_its_floor():
     assert not ok
     with pytest.raises(ConfigError):
         sign_flip_p([])
+
+
+def test_curve_records_the_drift_from_the_frozen_model(episode):
+    """No step leaves the weights where they were; steps move them (full fine-tuning the model's
+    own weights, CP its adapters) and the embeddings drift away from the frozen model's."""
+    from mifomo_lite.lessons import drift_row, plot_method_drift
+
+    sx, sy, qx, qy = episode
+    cfg = preset("smoke").replace(lr_peft=1e-2, lr_model=1e-3)
+    still = drift_row(support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=0, every=1, seed=3))
+    # a CP starts near (not at) the identity: the embeddings barely differ from the frozen model's
+    assert still["cosine"] == pytest.approx(1.0, abs=1e-3) and still["knn_overlap"] > 0.9
+    assert still["adapter_rel_delta"] == 0.0 and still["other_rel_delta"] == 0.0
+    rows = [drift_row(support_adaptation_curve("micro", m, sx, sy, qx, qy, cfg, steps=3, every=3, seed=3))
+            for m in ("cp", "full")]
+    cp, full = rows
+    assert cp["method"] == "cp" and cp["adapter_rel_delta"] > 1e-5
+    assert full["adapter_rel_delta"] == 0.0 and full["other_rel_delta"] > 1e-5
+    assert all(0.0 <= r["knn_overlap"] <= 1.0 and -1.0 <= r["cosine"] < still["cosine"] for r in rows)
+    assert len(plot_method_drift(rows).axes) == 3
+    with pytest.raises(ConfigError, match="no drift record"):
+        drift_row(AdaptationCurve("cp", 1))
