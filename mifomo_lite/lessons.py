@@ -8,6 +8,10 @@ prototype shots and classified shots, scaled-cosine logits, cross-entropy, one A
 measure, every few steps, the accuracy on the support set and on held-out query pixels — and,
 at the end, how far the adaptation moved the model from the frozen one (:mod:`mifomo_lite.fsl.drift`:
 embedding cosine and 10-NN overlap on the queries, ``‖ΔW‖/‖W‖`` of the adapted weights).
+
+``normalised_wasserstein``, ``pca_plane`` and ``mixing_distances`` are notebook 04's look at the
+intermediate domain: how far mixes of source and target embeddings are from either domain, in the
+distance the λ scheduler uses, and a 2-D picture of them.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import torch
 from .errors import ConfigError
 
 __all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split", "drift_row", "plot_method_drift",
-           "sign_flip_p", "paired_verdict"]
+           "sign_flip_p", "paired_verdict", "normalised_wasserstein", "pca_plane", "mixing_distances"]
 
 
 @dataclass
@@ -199,3 +203,36 @@ def paired_verdict(differences: Any, claim: str, alpha: float = 0.05) -> Tuple[b
     floor = f"; {d.size} pairs allow p ≥ {2 / 2 ** d.size:.3f}" if not ok else ""
     return ok, (f"{head}: {claim} ({d.mean():+.2f} ± {d.std():.2f} over {d.size} paired episodes, "
                 f"p = {p:.3f}{floor})")
+
+
+def normalised_wasserstein(a: torch.Tensor, b: torch.Tensor) -> float:
+    """1-Wasserstein distance between the L2-normalised rows of ``a`` and ``b`` (``[n, D]``, ``[m, D]``):
+    the distance the λ scheduler compares (:class:`~mifomo_lite.fsl.MixupScheduler`)."""
+    import torch.nn.functional as F
+
+    from .fsl import wasserstein_distance
+
+    return wasserstein_distance(F.normalize(torch.as_tensor(a), dim=1), F.normalize(torch.as_tensor(b), dim=1))
+
+
+def pca_plane(points: torch.Tensor):
+    """A function mapping ``[n, D]`` points to ``[n, 2]`` NumPy coordinates on the first two
+    principal axes of ``points`` (centred on their mean), so that several sets share one picture."""
+    points = torch.as_tensor(points, dtype=torch.float32)
+    if points.dim() != 2 or points.shape[0] < 2 or points.shape[1] < 2:
+        raise ConfigError(f"pca_plane needs at least 2 points of at least 2 dimensions; got shape {tuple(points.shape)}")
+    mean = points.mean(0, keepdim=True)
+    axes = torch.linalg.svd(points - mean, full_matrices=False)[2][:2].T
+
+    def project(z: torch.Tensor) -> np.ndarray:
+        return ((torch.as_tensor(z, dtype=torch.float32) - mean) @ axes).numpy()
+
+    return project
+
+
+def mixing_distances(e_s: torch.Tensor, e_t: torch.Tensor, mixed: dict) -> np.ndarray:
+    """``[len(mixed), 2]``: for each mix (``{λ: [n, D] embeddings}``, in the dict's order) the
+    :func:`normalised_wasserstein` distance to the source ``e_s`` and to the target ``e_t``."""
+    if not mixed:
+        raise ConfigError("mixing_distances needs at least one mixed set ({λ: embeddings})")
+    return np.array([[normalised_wasserstein(e_s, m), normalised_wasserstein(e_t, m)] for m in mixed.values()])

@@ -1,5 +1,6 @@
 """notebook 02's adaptation experiment, as a library function: what it trains, what it measures."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -93,3 +94,24 @@ def test_curve_records_the_drift_from_the_frozen_model(episode):
     assert len(plot_method_drift(rows).axes) == 3
     with pytest.raises(ConfigError, match="no drift record"):
         drift_row(AdaptationCurve("cp", 1))
+
+
+def test_mixing_distances_move_from_target_to_source():
+    """Embedding-level mixes: at λ = 0 the mix is the target (distance 0), at λ = 1 the source; the
+    distance to the target grows with λ and the one to the source shrinks."""
+    from mifomo_lite.lessons import mixing_distances, normalised_wasserstein, pca_plane
+
+    g = torch.Generator().manual_seed(0)
+    e_s, e_t = torch.randn(30, 8, generator=g) + 3.0, torch.randn(30, 8, generator=g) - 3.0
+    lams = [0.0, 0.25, 0.5, 0.75, 1.0]
+    d = mixing_distances(e_s, e_t, {lam: lam * e_s + (1 - lam) * e_t for lam in lams})
+    assert d.shape == (5, 2) and d[0, 1] == pytest.approx(0.0, abs=1e-6) and d[-1, 0] == pytest.approx(0.0, abs=1e-6)
+    assert (np.diff(d[:, 1]) > 0).all() and (np.diff(d[:, 0]) < 0).all()
+    assert normalised_wasserstein(e_s, 5 * e_s) == pytest.approx(0.0, abs=1e-6)   # scale-free
+    proj = pca_plane(torch.cat([e_s, e_t]))
+    xy = proj(e_s)
+    assert xy.shape == (30, 2) and abs(proj(e_s)[:, 0].mean() - proj(e_t)[:, 0].mean()) > 5.0
+    with pytest.raises(ConfigError, match="pca_plane"):
+        pca_plane(torch.zeros(1, 3))
+    with pytest.raises(ConfigError, match="at least one"):
+        mixing_distances(e_s, e_t, {})
