@@ -348,11 +348,11 @@ record_metrics(
 # are off here, so that only the bridge differs.
 
 # %%
-strengths = nb.pick(smoke=[0.0, 1.0], lite=[0.0, 1.0], paper=[0.0, 0.25, 0.5, 0.75, 1.0])
+strengths = nb.pick(smoke=[0.0, 1.0], lite=[0.0, 1.0], paper=[0.0, 0.5, 1.0])
 sweep_cfg = cfg.replace(progress=False, target_ssl_steps=0, source_episodes=0, **nb.pick(
     smoke=dict(n_test_episodes=2),
     lite=dict(n_test_episodes=10, support_steps=6, intermediate_steps=12, max_query_pixels=300),
-    paper=dict(n_test_episodes=20)))
+    paper={}))   # paper and colab: the profile's own test episodes (20 and 10)
 sweep = bridge_shift_sweep(sweep_cfg, strengths, target_scene=tgt_scene,
                            source_scenes=None if src_scene is None else [src_scene], log=print)
 summary = sweep_summary(sweep)
@@ -383,7 +383,7 @@ for text in claims_shift:
 # "not supported at this budget", this run does not show it — a bridge that does not help at this
 # budget (a few adaptation steps, the small model, 10 episodes under `lite`) is a result too, not
 # a failure of the notebook. In `smoke` (2 episodes) none can be supported. The `paper` profile
-# sweeps five strengths over 20 episodes.
+# sweeps three strengths over its 20 test episodes (`colab`: 10).
 #
 # How to read them together. The second line is about one strength; only the third says whether
 # the bridge's benefit *grows* with the shift — a bridge that helps by the same amount at every
