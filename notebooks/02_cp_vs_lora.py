@@ -238,9 +238,9 @@ for text, ok in claims.items():
 # supported at this budget", the run does not show it, whatever the paper found:
 #
 # * CP's matrices start at (almost) the identity and AdamW moves each entry by roughly the
-#   learning rate per step, so after 30 steps at `lr_peft` = 1e-3 the attention has hardly
-#   changed: CP then behaves like head-only training — the small, bounded change that makes CP
-#   safe also makes it slow.
+#   learning rate per step, about 0.03 after 30 steps at `lr_peft` = 1e-3. Where the first line
+#   reads "supported", CP then behaves like head-only training on the queries; the drift below
+#   shows whether that is because CP leaves the embeddings where head-only training leaves them.
 # * Full fine-tuning moves every weight; whether that buys a better fit, and whether the price is
 #   a larger fit − test gap (overfitting), is measured, not assumed.
 # * A smaller gap is not a better model: the last line says whether CP also beats full fine-tuning
@@ -280,18 +280,21 @@ claims_drift = {
         all(r["cosine"] < 0.9999 for r in drift_rows),
     "full fine-tuning moves the embeddings further than CP (lower cosine to the frozen model)":
         drift["full"]["cosine"] < drift["cp"]["cosine"],
-    "CP's merged query weights move by less than 1 % of their norm":
-        drift["cp"]["adapter_rel_delta"] < 0.01,
+    "CP moves the embeddings no more than head-only training does (cosines within 0.01)":
+        abs(drift["cp"]["cosine"] - drift["head"]["cosine"]) < 0.01,
 }
 for text, ok in claims_drift.items():
     print(("supported: " if ok else "not supported at this budget: ") + text)
 
 # %% [markdown]
-# The three lines above are what this run says about drift. Where the last two read "supported",
-# they are the reason behind the first bullet of the reading above: CP's matrices barely move in a
-# few steps at `lr_peft`, so the embeddings change less than under full fine-tuning — CP stays
-# close to the frozen model, for better (no forgetting) and for worse (little adaptation). Where
-# they read "not supported at this budget", that explanation does not hold for this run.
+# The three lines above are what this run says about drift. Read them with the weight panel: a
+# CP's merged query weights can move by several percent of their norm and still leave the
+# embeddings where head-only training leaves them — then the drift every method shows comes from
+# the fusion layers that the released code trains besides the adapter (grey bars), and CP's own
+# change hardly reaches the features. Where the last two lines read "supported", CP stays closer
+# to the frozen model than full fine-tuning, for better (no forgetting) and for worse (little
+# adaptation); where they read "not supported at this budget", that reading does not hold for
+# this run.
 
 # %%
 record_metrics(
@@ -307,7 +310,7 @@ record_metrics(
     **{f"drift_cosine_{m}": float(r["cosine"]) for m, r in drift.items()},
     **{f"drift_knn_overlap_{m}": float(r["knn_overlap"]) for m, r in drift.items()},
     **{f"claim_{k}": bool(v) for k, v in zip(("all_methods_drift", "full_drifts_more_than_cp",
-                                                "cp_weights_move_under_1pct"), claims_drift.values())},
+                                                "cp_drifts_like_head"), claims_drift.values())},
 )
 
 # %% [markdown]
