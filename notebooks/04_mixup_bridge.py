@@ -223,8 +223,9 @@ print(f"at λ = 0, {clipped_at_0:.1%} of the draws are exactly 0")
 # holds two versions of Eq. 18, an **active** one and a **commented-out** one, which differ in
 # where τ enters. Eq. 19 then moves λ towards the linear ramp *t/N*, and *q* decides how far λ
 # lags behind it: *q* near 0 lets λ follow the ramp, *q* near 1 holds it where it was. Writing the
-# two equations is exercises 04.1 and 04.2 (the paper's Eqs. 18–19 and the kit's SPEC give them);
-# here the library's `fsl.MixupScheduler` runs them.
+# two equations is exercises 04.1 and 04.2 (the paper's Eqs. 18–19 give them; the book's *paper
+# vs code* page says how the two versions of Eq. 18 differ); here the library's
+# `fsl.MixupScheduler` runs them.
 #
 # Run both forms on the embeddings of section 1: at every step draw λ̃ per pair, mix the pairs at
 # the embedding level, and update. (In training the embeddings move too; here they are fixed so
