@@ -5,7 +5,13 @@ notebook holds only what the learner should read.
 with one method (head only, CP, LoRA, deep prompts, full fine-tuning) on a 5-shot support set
 exactly as MIFOMO's support-only stage does — each step splits the shots of every class into
 prototype shots and classified shots, scaled-cosine logits, cross-entropy, one AdamW step — and
-measure, every few steps, the accuracy on the support set and on held-out query pixels.
+measure, every few steps, the accuracy on the support set and on held-out query pixels — and,
+at the end, how far the adaptation moved the model from the frozen one (:mod:`mifomo_lite.fsl.drift`:
+embedding cosine and 10-NN overlap on the queries, ``‖ΔW‖/‖W‖`` of the adapted weights).
+
+``normalised_wasserstein``, ``pca_plane`` and ``mixing_distances`` are notebook 04's look at the
+intermediate domain: how far mixes of source and target embeddings are from either domain, in the
+distance the λ scheduler uses, and a 2-D picture of them.
 """
 
 from __future__ import annotations
@@ -18,7 +24,8 @@ import torch
 
 from .errors import ConfigError
 
-__all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split", "sign_flip_p", "paired_verdict"]
+__all__ = ["AdaptationCurve", "support_adaptation_curve", "episode_split", "drift_row", "plot_method_drift",
+           "sign_flip_p", "paired_verdict", "normalised_wasserstein", "pca_plane", "mixing_distances"]
 
 
 @dataclass
@@ -28,11 +35,16 @@ class AdaptationCurve:
     ``fit`` is the accuracy on the support pixels that were *not* used to build the prototypes
     (the last ``n_shot - n_proto`` shots of each class, prototypes from the first ``n_proto``):
     a support pixel classified by a prototype it helped build would be scored on itself.
-    ``test`` classifies the held-out query pixels with prototypes from all shots."""
+    ``test`` classifies the held-out query pixels with prototypes from all shots. ``drift`` is
+    :func:`mifomo_lite.fsl.drift.summarise` after the last step: the query embeddings against the
+    frozen model's (before the adapters were installed) and the weights against their values when
+    training started (adapters at their initial values — a CP starts near, not at, the identity —
+    so ``‖ΔW‖/‖W‖`` is what training moved)."""
 
     method: str
     trainable: int
     points: List[Tuple[int, float, float]] = field(default_factory=list)
+    drift: dict = field(default_factory=dict)
 
     def as_array(self) -> np.ndarray:
         return np.array(self.points, dtype=float).reshape(-1, 3)
@@ -66,6 +78,19 @@ def _evaluate(model, head, sx, sy, qx, qy, n_classes: int, n_shot: int, n_proto:
     return float(fit), float(test)
 
 
+def _embed_eval(model, qx: torch.Tensor) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return model.embed(qx, batch_size=256).cpu()
+
+
+def _drift(model, qx: torch.Tensor, before: dict, frozen_emb: torch.Tensor) -> dict:
+    from .fsl import drift
+
+    k = min(10, len(qx) - 1)
+    return drift.summarise(frozen_emb, _embed_eval(model, qx), model, before, k=k, max_points=None)
+
+
 def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy: torch.Tensor,
                              qx: torch.Tensor, qy: torch.Tensor, cfg: Any, *, steps: int, every: int,
                              seed: int = 0, device: Any = "cpu", n_proto: int = 2,
@@ -74,7 +99,7 @@ def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy:
     (learning rates and AdamW settings from the run config ``cfg``); evaluate every ``every``
     steps and at the end. ``sx, sy`` is the support set in class-major order (equal shots per
     class, labels ``0..C-1``), ``qx, qy`` the held-out queries."""
-    from .fsl import PrototypicalHead, fsl_loss, prototypes
+    from .fsl import PrototypicalHead, drift, fsl_loss, prototypes
     from .models import load_foundation_model
     from .peft import apply_adaptation, param_groups
 
@@ -88,7 +113,9 @@ def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy:
                           f"n_shot={n_shot}, steps={steps}, every={every})")
     torch.manual_seed(seed)
     model = load_foundation_model(model_name, device=device)
+    frozen_emb = _embed_eval(model, qx)
     trainable = apply_adaptation(model, method, phase="target", **method_options).trainable
+    before = drift.snapshot(model)                      # the adapters at their initial values
     head = PrototypicalHead().to(device)
     groups = param_groups(model, cfg.lr_model, cfg.lr_peft, cfg.lr_scale, cfg.weight_decay)
     opt = torch.optim.AdamW(groups + [{"params": list(head.parameters()), "lr": cfg.lr_scale,
@@ -99,6 +126,7 @@ def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy:
         if step % every == 0 or step == steps:
             curve.points.append((step, *_evaluate(model, head, sx, sy, qx, qy, n_classes, n_shot, n_proto)))
         if step == steps:
+            curve.drift = _drift(model, qx, before, frozen_emb)
             break
         model.train()
         proto_idx, query_idx = episode_split(n_classes, n_shot, n_proto, gen)
@@ -108,6 +136,47 @@ def support_adaptation_curve(model_name: str, method: str, sx: torch.Tensor, sy:
         loss.backward()
         opt.step()
     return curve
+
+
+def drift_row(curve: AdaptationCurve) -> dict:
+    """The drift of one method as a flat row: ``cosine`` and ``knn_overlap`` of the query embeddings
+    to the frozen model's, ``adapter_rel_delta`` (``‖ΔW‖/‖W‖`` of the CP/LoRA/prompt weights in
+    their merged form; 0 without adapters) and ``other_rel_delta`` (every other trained weight),
+    both since training started."""
+    if not curve.drift:
+        raise ConfigError(f"the curve of {curve.method!r} has no drift record (it comes from support_adaptation_curve)")
+    w = curve.drift["weights"]
+    return {"method": curve.method, "cosine": curve.drift["cosine"], "knn_overlap": curve.drift["knn_overlap"],
+            "adapter_rel_delta": float(w["adapter_rel_delta"] or 0.0),
+            "other_rel_delta": float(w["other_rel_delta"] or 0.0)}
+
+
+def plot_method_drift(rows: List[dict], title: str = "how far did each method move the model?"):
+    """Three bar panels per method (rows of :func:`drift_row`): the embedding cosine to the frozen
+    model, the 10-NN overlap (1 = unchanged for both) and ``‖ΔW‖/‖W‖`` (0 = unchanged; adapters
+    and the other trained weights side by side, on a log scale)."""
+    from .train.report import _plt
+
+    plt = _plt()
+    names = [r["method"] for r in rows]
+    x = np.arange(len(rows))
+    fig, axs = plt.subplots(1, 3, figsize=(12, 3.2))
+    for ax, key, label in ((axs[0], "cosine", "embedding cosine to frozen"), (axs[1], "knn_overlap", "10-NN overlap")):
+        ax.bar(x, [r[key] for r in rows], color="tab:blue")
+        ax.set_ylim(0.0, 1.02)
+        ax.set_title(label, fontsize=9)
+    for off, key, colour in ((-0.2, "adapter_rel_delta", "tab:orange"), (0.2, "other_rel_delta", "tab:grey")):
+        axs[2].bar(x + off, [max(r[key], 1e-8) for r in rows], width=0.4, color=colour,
+                   label=key.split("_")[0] + " weights")
+    axs[2].set_yscale("log")
+    axs[2].set_title("‖ΔW‖ / ‖W‖", fontsize=9)
+    axs[2].legend(fontsize=8)
+    for ax in axs:
+        ax.set_xticks(x, names, fontsize=8)
+        ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
 
 
 def sign_flip_p(differences: Any, *, exact_up_to: int = 12, draws: int = 4096, seed: int = 0) -> float:
@@ -134,3 +203,36 @@ def paired_verdict(differences: Any, claim: str, alpha: float = 0.05) -> Tuple[b
     floor = f"; {d.size} pairs allow p ≥ {2 / 2 ** d.size:.3f}" if not ok else ""
     return ok, (f"{head}: {claim} ({d.mean():+.2f} ± {d.std():.2f} over {d.size} paired episodes, "
                 f"p = {p:.3f}{floor})")
+
+
+def normalised_wasserstein(a: torch.Tensor, b: torch.Tensor) -> float:
+    """1-Wasserstein distance between the L2-normalised rows of ``a`` and ``b`` (``[n, D]``, ``[m, D]``):
+    the distance the λ scheduler compares (:class:`~mifomo_lite.fsl.MixupScheduler`)."""
+    import torch.nn.functional as F
+
+    from .fsl import wasserstein_distance
+
+    return wasserstein_distance(F.normalize(torch.as_tensor(a), dim=1), F.normalize(torch.as_tensor(b), dim=1))
+
+
+def pca_plane(points: torch.Tensor):
+    """A function mapping ``[n, D]`` points to ``[n, 2]`` NumPy coordinates on the first two
+    principal axes of ``points`` (centred on their mean), so that several sets share one picture."""
+    points = torch.as_tensor(points, dtype=torch.float32)
+    if points.dim() != 2 or points.shape[0] < 2 or points.shape[1] < 2:
+        raise ConfigError(f"pca_plane needs at least 2 points of at least 2 dimensions; got shape {tuple(points.shape)}")
+    mean = points.mean(0, keepdim=True)
+    axes = torch.linalg.svd(points - mean, full_matrices=False)[2][:2].T
+
+    def project(z: torch.Tensor) -> np.ndarray:
+        return ((torch.as_tensor(z, dtype=torch.float32) - mean) @ axes).numpy()
+
+    return project
+
+
+def mixing_distances(e_s: torch.Tensor, e_t: torch.Tensor, mixed: dict) -> np.ndarray:
+    """``[len(mixed), 2]``: for each mix (``{λ: [n, D] embeddings}``, in the dict's order) the
+    :func:`normalised_wasserstein` distance to the source ``e_s`` and to the target ``e_t``."""
+    if not mixed:
+        raise ConfigError("mixing_distances needs at least one mixed set ({λ: embeddings})")
+    return np.array([[normalised_wasserstein(e_s, m), normalised_wasserstein(e_t, m)] for m in mixed.values()])

@@ -1,5 +1,6 @@
 """notebook 02's adaptation experiment, as a library function: what it trains, what it measures."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -71,3 +72,46 @@ def test_sign_flip_p_exact_and_its_floor():
     assert not ok
     with pytest.raises(ConfigError):
         sign_flip_p([])
+
+
+def test_curve_records_the_drift_from_the_frozen_model(episode):
+    """No step leaves the weights where they were; steps move them (full fine-tuning the model's
+    own weights, CP its adapters) and the embeddings drift away from the frozen model's."""
+    from mifomo_lite.lessons import drift_row, plot_method_drift
+
+    sx, sy, qx, qy = episode
+    cfg = preset("smoke").replace(lr_peft=1e-2, lr_model=1e-3)
+    still = drift_row(support_adaptation_curve("micro", "cp", sx, sy, qx, qy, cfg, steps=0, every=1, seed=3))
+    # a CP starts near (not at) the identity: the embeddings barely differ from the frozen model's
+    assert still["cosine"] == pytest.approx(1.0, abs=1e-3) and still["knn_overlap"] > 0.9
+    assert still["adapter_rel_delta"] == 0.0 and still["other_rel_delta"] == 0.0
+    rows = [drift_row(support_adaptation_curve("micro", m, sx, sy, qx, qy, cfg, steps=3, every=3, seed=3))
+            for m in ("cp", "full")]
+    cp, full = rows
+    assert cp["method"] == "cp" and cp["adapter_rel_delta"] > 1e-5
+    assert full["adapter_rel_delta"] == 0.0 and full["other_rel_delta"] > 1e-5
+    assert all(0.0 <= r["knn_overlap"] <= 1.0 and -1.0 <= r["cosine"] < still["cosine"] for r in rows)
+    assert len(plot_method_drift(rows).axes) == 3
+    with pytest.raises(ConfigError, match="no drift record"):
+        drift_row(AdaptationCurve("cp", 1))
+
+
+def test_mixing_distances_move_from_target_to_source():
+    """Embedding-level mixes: at λ = 0 the mix is the target (distance 0), at λ = 1 the source; the
+    distance to the target grows with λ and the one to the source shrinks."""
+    from mifomo_lite.lessons import mixing_distances, normalised_wasserstein, pca_plane
+
+    g = torch.Generator().manual_seed(0)
+    e_s, e_t = torch.randn(30, 8, generator=g) + 3.0, torch.randn(30, 8, generator=g) - 3.0
+    lams = [0.0, 0.25, 0.5, 0.75, 1.0]
+    d = mixing_distances(e_s, e_t, {lam: lam * e_s + (1 - lam) * e_t for lam in lams})
+    assert d.shape == (5, 2) and d[0, 1] == pytest.approx(0.0, abs=1e-6) and d[-1, 0] == pytest.approx(0.0, abs=1e-6)
+    assert (np.diff(d[:, 1]) > 0).all() and (np.diff(d[:, 0]) < 0).all()
+    assert normalised_wasserstein(e_s, 5 * e_s) == pytest.approx(0.0, abs=1e-6)   # scale-free
+    proj = pca_plane(torch.cat([e_s, e_t]))
+    xy = proj(e_s)
+    assert xy.shape == (30, 2) and abs(proj(e_s)[:, 0].mean() - proj(e_t)[:, 0].mean()) > 5.0
+    with pytest.raises(ConfigError, match="pca_plane"):
+        pca_plane(torch.zeros(1, 3))
+    with pytest.raises(ConfigError, match="at least one"):
+        mixing_distances(e_s, e_t, {})

@@ -17,7 +17,11 @@ BOILERPLATE = [r"\w+ = np\.random\.default_rng\(seed\)", r"return \w+", r"\w+(, 
 # answers once given away by prose or helper code outside the solutions (kept out for good)
 ANSWER_PATTERNS = {
     "00": [r"argmin\(\s*np\.abs\(", r"argmin\(\s*scene\.class_counts"],
-    "04": [r"\\frac\{t\}\{N\}\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\lambda\$"],
+    "04": [r"\\frac\{t\}\{N\}\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\lambda\$",
+           # Eqs. 18–19 written out in the body (the answers to 04.1 and 04.2), or q_value's source
+           r"\\frac\{t\}\{N\}\s*\\?,?\s*\(1\s*-\s*q\)\s*\+\s*q\s*\\?,?\s*\\lambda",
+           r"\(W_\{SM\}\s*\+\s*W_\{TM\}\)\s*\\?,?\s*\\tau", r"W_\{SM\}\s*\+\s*\\tau\s*\\?,?\s*W_\{TM\}",
+           r"getsource\(\s*fsl\.MixupScheduler\.q_value"],
     "05": [r"rng\.integers\(\s*1\s*,", r"rate\s*\*\s*\w+\.size"],
     "08": [r"propagation label the unlabelled queries", r"uses the unlabelled queries three times"],
     # 07.1 (classes × (shots + queries) + mixes) and 07.2 (labelled − shots × classes) in the budget cell
