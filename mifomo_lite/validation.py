@@ -36,11 +36,11 @@ INT_RANGES: dict[str, tuple[Optional[int], Optional[int]]] = {
     "source_n_shot": (1, 10_000), "source_n_query": (1, 10_000), "intermediate_n_shot": (1, 10_000),
     "intermediate_n_query": (1, 10_000), "eval_batch_size": (1, None), "lgc_batch_size": (1, None),
     "max_query_pixels": (1, None), "num_threads": (1, 4096), "top_k_confident": (1, None),
-    "min_class_count": (1, None),
+    "min_class_count": (1, None), "graph_k": (1, 10_000),
 }
 # Floats that must be strictly positive (a zero or negative learning rate trains nothing).
 POSITIVE_FLOATS = ("lr_model", "lr_peft", "lr_scale", "target_ssl_lr", "adam_eps", "lgc_sigma",
-                   "mixup_temperature")
+                   "mixup_temperature", "graph_sigma_scale")
 
 
 def check_int(name: str, value: Any, lo: Optional[int] = None, hi: Optional[int] = None) -> int:
@@ -115,7 +115,7 @@ def validate_run_config(cfg: Any) -> None:
     and range; normalise whole floats to ``int`` in place. Raises the first problem found."""
     for f in fields(cfg):
         value, kind = getattr(cfg, f.name), _kind(f.type)
-        if f.name == "feature_smoothing":  # fsl.spatial.check_window explains odd windows itself
+        if f.name in ("feature_smoothing", "score_smoothing"):  # fsl.spatial.check_window explains odd windows itself
             continue
         if value is None and kind.startswith("Optional"):
             continue

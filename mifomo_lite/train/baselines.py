@@ -15,7 +15,7 @@ from ..models import create_model
 from .config import RunConfig
 from .domains import Domain
 from .embedding import embed, scene_feature_map
-from .evaluation import POOLS, run_scene_nodes
+from .evaluation import POOLS, run_scene_nodes, scene_scores
 
 __all__ = ["FeatureCache", "run_baselines"]
 
@@ -140,8 +140,12 @@ def _propagation_baselines(cache: FeatureCache, split, pool: str, include_random
         support = {k: cache.scene_features(k, split.support_rows, split.support_cols) for k in kinds}
         nodes, pick = {k: cache.scene_features(k, sn["rows"], sn["cols"]) for k in kinds}, sn["query_pos"]
     names = {"mean": "PCA 9×9 mean + propagation", "random": "random encoder + propagation"}
-    res = {}
+    cfg, res = cache.cfg, {}
     for k in kinds:
-        r = fsl.propagation_baseline(support[k], ys, nodes[k], n_classes=C, class_mass=mass)
-        res[names[k]] = fsl.classification_metrics(yq, np.asarray(r.pred)[pick], C)
+        r = fsl.propagation_baseline(support[k], ys, nodes[k], n_classes=C, class_mass=mass, k=cfg.graph_k,
+                                     alpha=cfg.graph_alpha, sigma_scale=cfg.graph_sigma_scale)
+        pred = np.asarray(r.pred)
+        if pool == "scene" and cfg.score_smoothing > 1:   # the kit's score smoothing, applied alike
+            pred = scene_scores(torch.as_tensor(r.scores), sn, split, cfg).argmax(1).numpy()
+        res[names[k]] = fsl.classification_metrics(yq, pred[pick], C)
     return res
