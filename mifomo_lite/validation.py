@@ -115,7 +115,7 @@ def validate_run_config(cfg: Any) -> None:
     and range; normalise whole floats to ``int`` in place. Raises the first problem found."""
     for f in fields(cfg):
         value, kind = getattr(cfg, f.name), _kind(f.type)
-        if f.name in ("feature_smoothing", "score_smoothing"):  # fsl.spatial.check_window explains odd windows itself
+        if f.name == "feature_smoothing":  # fsl.spatial.check_window explains odd windows itself
             continue
         if value is None and kind.startswith("Optional"):
             continue

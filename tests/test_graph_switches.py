@@ -1,7 +1,7 @@
 """The k-NN graph switches of the ``full_graph`` propagation (``graph_k``, ``graph_alpha``,
-``graph_sigma_scale``) and the scene pool's ``score_smoothing``: each one alone changes what it
-should, their defaults keep the previous behaviour, bad values fail with a clear error, and the
-score smoothing reads no label mask."""
+``graph_sigma_scale``): each one alone changes the propagated scores, the defaults keep the previous
+graph, bad values fail with a clear error, and the scene pool still reads no label mask with them
+set."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import torch
 
 from mifomo_lite import fsl
 from mifomo_lite.data import few_shot_split
-from mifomo_lite.errors import ConfigError, DataError
+from mifomo_lite.errors import ConfigError
 from mifomo_lite.fsl.propagation import knn_affinity
 from mifomo_lite.train.config import RunConfig
-from mifomo_lite.train.evaluation import full_graph_scores, propagated_scores, scene_scores
+from mifomo_lite.train.evaluation import full_graph_scores, propagated_scores
 from mifomo_lite.train.presets import preset
 
 from test_train_pools import TINY, _confusions, _run, _scrambled, domains  # noqa: F401  (fixture)
@@ -35,13 +35,14 @@ def _episode(seed: int = 0, n_per_class: int = 40, dim: int = 6, n_classes: int 
 
 def test_defaults_are_the_previous_graph():
     cfg = RunConfig()
-    assert (cfg.graph_k, cfg.graph_alpha, cfg.graph_sigma_scale, cfg.score_smoothing) == (10, 0.99, 1.0, 1)
+    assert (cfg.graph_k, cfg.graph_alpha, cfg.graph_sigma_scale) == (10, 0.99, 1.0)
     s, ys, q, C = _episode()
     res = fsl.propagation_baseline(s.numpy(), ys, q.numpy(), n_classes=C)   # the library's own defaults
     f = np.clip(res.scores, 0, None)
     np.testing.assert_allclose(full_graph_scores(s, ys, q, C).numpy(), f / f.sum(1, keepdims=True), rtol=1e-5)
     smoke = preset("smoke")
-    assert (smoke.graph_k, smoke.graph_alpha, smoke.graph_sigma_scale, smoke.score_smoothing) == (10, 0.99, 1.0, 1)
+    lite = preset("lite")
+    assert {(c.graph_k, c.graph_alpha, c.graph_sigma_scale) for c in (smoke, lite)} == {(10, 0.99, 1.0)}
 
 
 @pytest.mark.parametrize("key,value", [("graph_k", 3), ("graph_alpha", 0.5), ("graph_sigma_scale", 0.25)])
@@ -66,52 +67,20 @@ def test_sigma_scale_multiplies_the_median_sigma():
 
 @pytest.mark.parametrize("key,value,match", [
     ("graph_k", 0, "graph_k"), ("graph_alpha", 1.0, r"graph_alpha must lie in \[0, 1\)"),
-    ("graph_sigma_scale", 0.0, "graph_sigma_scale"), ("score_smoothing", 4, "score_smoothing must be an odd"),
+    ("graph_sigma_scale", 0.0, "graph_sigma_scale"),
 ])
 def test_bad_graph_values_name_the_key(key, value, match):
     with pytest.raises(ConfigError, match=match):
         RunConfig().replace(**{key: value})
 
 
-def test_smooth_node_scores_is_a_window_mean_over_scored_pixels_only():
-    # a 3×3 image whose centre pixel is not a node; one fixed (support) pixel at the top-left corner
-    rows, cols = np.array([0, 0, 1, 1, 2, 2, 2]), np.array([1, 2, 0, 2, 0, 1, 2])
-    scores = torch.tensor([[1.0, 0.0]] * 6 + [[0.0, 1.0]])          # the bottom-right node disagrees
-    fixed = (np.array([0]), np.array([0]), torch.tensor([[0.0, 1.0]]))
-    out = fsl.smooth_node_scores(scores, rows, cols, 3, 3, 3, fixed)
-    # bottom-right (2,2): its window holds (1,2), (2,1) and itself (the centre is not a node)
-    torch.testing.assert_close(out[-1], torch.tensor([2 / 3, 1 / 3]))
-    # top-middle (0,1): (0,0) fixed [0,1], (0,2), (1,0), (1,2) and itself → 4 of 5 say class 0
-    torch.testing.assert_close(out[0], torch.tensor([4 / 5, 1 / 5]))
-    assert fsl.smooth_node_scores(scores, rows, cols, 3, 3, 1) is scores
-    with pytest.raises(DataError, match=r"scores must be \[7, n_classes\]"):
-        fsl.smooth_node_scores(scores[:3], rows, cols, 3, 3, 3)
-
-
-def test_score_smoothing_alone_changes_only_the_scene_pool(domains):  # noqa: F811
-    _, target = domains
-    split = few_shot_split(target, n_shot=3, seed=0)
-    H, W = target.labels.shape
-    rng = np.random.default_rng(0)
-    keep = np.ones((H, W), dtype=bool)
-    keep[split.support_rows, split.support_cols] = False
-    rows, cols = np.nonzero(keep)
-    nodes = {"rows": rows, "cols": cols, "shape": (H, W)}
-    noisy = torch.from_numpy(rng.random((rows.size, split.n_classes))).float()
-    cfg = RunConfig()
-    assert scene_scores(noisy, nodes, split, cfg) is noisy
-    smoothed = scene_scores(noisy, nodes, split, cfg.replace(score_smoothing=5))
-    assert (smoothed.argmax(1) != noisy.argmax(1)).float().mean() > 0.2
-    torch.testing.assert_close(smoothed.sum(1), torch.ones(rows.size))
-
-
 @pytest.mark.slow
-def test_score_smoothing_and_graph_knobs_read_no_label_mask(domains, monkeypatch):  # noqa: F811
-    """The scene pool's mask-read check (tests/test_train_pools.py) with the new switches on."""
+def test_graph_knobs_read_no_label_mask(domains, monkeypatch):  # noqa: F811
+    """The scene pool's mask-read check (tests/test_train_pools.py) with the graph switches set."""
     source, target = domains
     from mifomo_lite.train.domains import subsample_queries
 
-    cfg = preset("smoke", **{**TINY, "max_query_pixels": None}, transductive_pool="scene", score_smoothing=3,
+    cfg = preset("smoke", **{**TINY, "max_query_pixels": None}, transductive_pool="scene",
                  graph_k=5, graph_alpha=0.9, graph_sigma_scale=2.0)
     split = few_shot_split(target, n_shot=5, seed=cfg.seed)
     split = subsample_queries(split, None, cfg.seed)

@@ -51,7 +51,7 @@ from .pseudo_labels import (
     select_confident_pseudo_labels,
 )
 from .scheduler import MixupScheduler, wasserstein_distance
-from .spatial import LazyFeatureMap, smooth_feature_map, smooth_node_scores, window_neighbourhood
+from .spatial import LazyFeatureMap, smooth_feature_map, window_neighbourhood
 
 __all__ = [
     "CLASS_MASS", "BaselineResult", "CrossDomainMix", "LazyFeatureMap", "MixupBatch", "MixupScheduler", "PrototypicalHead",
@@ -61,5 +61,5 @@ __all__ = [
     "lgc_closed_form", "median_distance_sigma", "nearest_prototype_baseline", "normalized_affinity",
     "pairwise_distances", "propagation_baseline", "prototypes", "class_means", "refine_pseudo_labels", "ridge_pinv",
     "run_feature_baselines", "sample_beta", "sample_pairs", "select_confident_pseudo_labels",
-    "smooth_feature_map", "smooth_node_scores", "soft_cross_entropy", "svm_baseline", "to_jsonable", "wasserstein_distance", "window_neighbourhood",
+    "smooth_feature_map", "soft_cross_entropy", "svm_baseline", "to_jsonable", "wasserstein_distance", "window_neighbourhood",
 ]

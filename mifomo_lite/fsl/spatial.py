@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["check_window", "window_neighbourhood", "smooth_feature_map", "smooth_node_scores", "LazyFeatureMap"]
+__all__ = ["check_window", "window_neighbourhood", "smooth_feature_map", "LazyFeatureMap"]
 
 
 def check_window(size: int, name: str = "the smoothing window") -> int:
@@ -73,37 +73,6 @@ def smooth_feature_map(features: torch.Tensor, size: int) -> torch.Tensor:
     x = features.permute(2, 0, 1)[None].float()
     out = F.avg_pool2d(x, size, stride=1, padding=size // 2, count_include_pad=False)
     return out[0].permute(1, 2, 0).to(features.dtype)
-
-
-def smooth_node_scores(scores: torch.Tensor, rows, cols, height: int, width: int, size: int,
-                       fixed: Optional[Tuple[np.ndarray, np.ndarray, torch.Tensor]] = None) -> torch.Tensor:
-    """Class scores ``[n, C]`` of graph nodes at image pixels ``(rows, cols)`` → each node's mean
-    of the scores inside its ``size``×``size`` image window (1 = unchanged).
-
-    A spatial vote after propagation: neighbouring pixels mostly share a class, so averaging the
-    *scores* over a window removes isolated mistakes that averaging the features leaves. Only
-    pixels that carry a score count (a normalised convolution: the window sum of the scores over
-    the window count of scored pixels), so a node set that is not the whole image is handled, and
-    no label mask is read. ``fixed = (rows, cols, scores)`` adds pixels with known scores (the
-    support shots' one-hot labels) to the map without returning them."""
-    size = check_window(size, "score_smoothing")
-    if size == 1:
-        return scores
-    r, c = _coords(rows, cols, height, width)
-    if scores.dim() != 2 or scores.shape[0] != r.size:
-        raise DataError(f"scores must be [{r.size}, n_classes] for {r.size} nodes; got {tuple(scores.shape)}")
-    n_classes = scores.shape[1]
-    total = torch.zeros(n_classes + 1, height, width, dtype=torch.float64)
-    parts = [(r, c, scores)]
-    if fixed is not None:
-        fr, fc = _coords(fixed[0], fixed[1], height, width)
-        parts.append((fr, fc, torch.as_tensor(fixed[2])))
-    for pr, pc, ps in parts:
-        total[:n_classes, pr, pc] = ps.detach().double().T
-        total[n_classes, pr, pc] = 1.0
-    pooled = F.avg_pool2d(total[None], size, stride=1, padding=size // 2, count_include_pad=True)[0]
-    out = pooled[:n_classes, r, c] / pooled[n_classes, r, c].clamp_min(1e-300)
-    return out.T.to(scores.dtype)
 
 
 class LazyFeatureMap:

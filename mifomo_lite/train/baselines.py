@@ -15,7 +15,7 @@ from ..models import create_model
 from .config import RunConfig
 from .domains import Domain
 from .embedding import embed, scene_feature_map
-from .evaluation import POOLS, run_scene_nodes, scene_scores
+from .evaluation import POOLS, run_scene_nodes
 
 __all__ = ["FeatureCache", "run_baselines"]
 
@@ -144,8 +144,5 @@ def _propagation_baselines(cache: FeatureCache, split, pool: str, include_random
     for k in kinds:
         r = fsl.propagation_baseline(support[k], ys, nodes[k], n_classes=C, class_mass=mass, k=cfg.graph_k,
                                      alpha=cfg.graph_alpha, sigma_scale=cfg.graph_sigma_scale)
-        pred = np.asarray(r.pred)
-        if pool == "scene" and cfg.score_smoothing > 1:   # the kit's score smoothing, applied alike
-            pred = scene_scores(torch.as_tensor(r.scores), sn, split, cfg).argmax(1).numpy()
-        res[names[k]] = fsl.classification_metrics(yq, pred[pick], C)
+        res[names[k]] = fsl.classification_metrics(yq, np.asarray(r.pred)[pick], C)
     return res

@@ -208,10 +208,6 @@ class RunConfig:
     graph_k: int = 10
     graph_alpha: float = 0.99
     graph_sigma_scale: float = 1.0
-    # Scene pool only: a score_smoothing×score_smoothing mean of the propagated class scores over the
-    # image before the argmax (1 = off; odd), for the kit and the transductive baselines alike
-    # (mifomo_lite.fsl.smooth_node_scores). The labelled pool has no image to smooth over.
-    score_smoothing: int = 1
     baselines: bool = True
     classification_map: bool = True
     tsne: bool = True
@@ -273,7 +269,6 @@ class RunConfig:
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be ≥ 1, got {getattr(self, key)!r}")
         check_window(self.feature_smoothing, "feature_smoothing")
-        check_window(self.score_smoothing, "score_smoothing")
         if not 0.0 <= self.graph_alpha < 1.0:
             raise ConfigError(f"graph_alpha must lie in [0, 1) (α = 1 makes I − αÂ singular), got {self.graph_alpha!r}")
         if int(self.drift_probe_pixels) != 0 and int(self.drift_probe_pixels) < 12:

@@ -29,7 +29,7 @@ from .config import RunConfig
 from .domains import Domain
 from .embedding import EmbeddingCache, embed, embed_split
 
-__all__ = ["POOLS", "scene_nodes", "run_scene_nodes", "pool_key", "onehot", "head_probabilities", "full_graph_scores", "propagated_scores", "scene_scores", "predict", "stage_metrics",
+__all__ = ["POOLS", "scene_nodes", "run_scene_nodes", "pool_key", "onehot", "head_probabilities", "full_graph_scores", "propagated_scores", "predict", "stage_metrics",
            "evaluate_stage", "node_embeddings"]
 
 
@@ -47,7 +47,7 @@ def scene_nodes(height: int, width: int, split, sample: Optional[int] = None, se
     (no label mask); ``query_pos`` — where each query pixel sits among the nodes — is the one
     scoring lookup. ``sample`` (smoke runs, which also subsample the queries): keep a seeded random
     ``sample`` of those pixels, drawn without looking at the mask, plus the query pixels to score.
-    Returns ``{"rows", "cols", "query_pos", "shape"}``."""
+    Returns ``{"rows", "cols", "query_pos"}``."""
     keep = np.ones((int(height), int(width)), dtype=bool)
     keep[np.asarray(split.support_rows), np.asarray(split.support_cols)] = False
     if sample is not None and int(keep.sum()) > int(sample) + len(split.query_rows):
@@ -59,8 +59,7 @@ def scene_nodes(height: int, width: int, split, sample: Optional[int] = None, se
     rows, cols = np.nonzero(keep)
     position = np.full(keep.shape, -1, dtype=np.int64)
     position[rows, cols] = np.arange(rows.size)
-    return {"rows": rows, "cols": cols, "query_pos": position[split.query_rows, split.query_cols],
-            "shape": (int(height), int(width))}
+    return {"rows": rows, "cols": cols, "query_pos": position[split.query_rows, split.query_cols]}
 
 
 def run_scene_nodes(target: Domain, split, cfg: RunConfig) -> dict:
@@ -147,25 +146,11 @@ def stage_metrics(model, split, cfg: RunConfig, s_emb: torch.Tensor, q_emb: torc
     out[pool_key("labelled")] = fsl.classification_metrics(
         split.query_labels, predict(model, s_emb, split.support_labels, q_emb, C, cfg, True), C)
     if nodes is not None:
-        scores = scene_scores(propagated_scores(model, s_emb, split.support_labels, nodes["emb"], C, cfg,
-                                                cfg.eval_propagation), nodes, split, cfg)
+        scores = propagated_scores(model, s_emb, split.support_labels, nodes["emb"], C, cfg, cfg.eval_propagation)
         pred = scores[torch.as_tensor(nodes["query_pos"])].argmax(1).numpy()
         out[pool_key("scene")] = fsl.classification_metrics(split.query_labels, pred, C)
     out["propagated"] = out[pool_key(cfg.transductive_pool)]
     return out
-
-
-def scene_scores(scores: torch.Tensor, nodes: dict, split, cfg: RunConfig) -> torch.Tensor:
-    """The scene pool's propagated ``scores`` after the run's ``score_smoothing``: each node's
-    mean score over that window of the image, the support shots counting with their one-hot labels
-    (:func:`mifomo_lite.fsl.smooth_node_scores`; no label mask read). Row sums are made 1 first so
-    that every pixel votes with the same weight."""
-    if cfg.score_smoothing == 1:
-        return scores
-    p = scores.float().clamp_min(0.0)
-    p = p / p.sum(1, keepdim=True).clamp_min(1e-12)
-    fixed = (split.support_rows, split.support_cols, onehot(torch.as_tensor(split.support_labels), split.n_classes))
-    return fsl.smooth_node_scores(p, nodes["rows"], nodes["cols"], *nodes["shape"], cfg.score_smoothing, fixed)
 
 
 def evaluate_stage(model, target: Domain, split, cfg: RunConfig, device, *, propagate: bool,
