@@ -2,7 +2,9 @@
 
 The ``lite`` preset's extensions — the embedding smoothing window (``feature_smoothing``), the
 k-NN graph of the final propagation (``graph_k``, ``graph_alpha``, ``graph_sigma_scale``) and
-class mass normalisation (``propagation_class_mass``) — act after the encoder, so they can be
+class mass normalisation (``propagation_class_mass``) — and two scene-pool ideas implemented only
+here (``score_smoothing``: a window mean of the propagated scores over the image; ``spatial_edges``:
+8-neighbour image edges added to the k-NN graph) act after the encoder, so they can be
 swept on cached embeddings: each scene is embedded once by the **frozen** micro foundation model
 (pretrained weights, the lite preset's PCA, patch and window-mean readout; no phase 0 and no
 per-episode adaptation — the tuning encoder), and every grid point re-reads those embeddings.
@@ -355,6 +357,36 @@ def judge_ideas(val_emb, val_scene, val_splits, defaults) -> tuple[dict, dict]:
     return res, verdict
 
 
+def diagnose_scene_pool(emb, labels, splits, defaults: dict) -> dict:
+    """Where the scene pool loses against the labelled pool at the lite defaults: per-class recall
+    in both pools, and OA by the share of unlabelled pixels among a query's k nearest neighbours."""
+    from scipy.sparse import identity
+    from scipy.sparse.linalg import splu
+
+    C, k, preds, share = splits[0].n_classes, defaults["graph_k"], {}, None
+    x = smooth(emb, defaults["feature_smoothing"])
+    for pool in POOLS:
+        rows, cols, pos = pool_nodes(labels, pool)
+        nb = Neighbours(x[rows, cols], k)
+        f = splu((identity(rows.size, format="csc") - defaults["graph_alpha"] * nb.graph(k, defaults["graph_sigma_scale"]))
+                 .tocsc()).solve(label_block(splits, pos, rows.size))
+        preds[pool] = [episode_predictions(f[:, e * C:(e + 1) * C], sp, pos, labels.shape,
+                                           defaults["propagation_class_mass"], 1) for e, sp in enumerate(splits)]
+        if pool == "scene":
+            share = (labels[rows, cols] == 0)[nb.idx].mean(1)
+            share = np.concatenate([share[pos[sp.query_rows, sp.query_cols]] for sp in splits])
+    y = [np.asarray(sp.query_labels) for sp in splits]
+    ok = {p: np.concatenate([pr == t for pr, t in zip(preds[p], y)]) for p in POOLS}
+    recall = {p: [float(np.mean([np.mean(pr[t == c] == c) for pr, t in zip(preds[p], y)])) for c in range(C)]
+              for p in POOLS}
+    bins = [(0.0, 0.1), (0.1, 0.3), (0.3, 0.6), (0.6, 1.01)]
+    by_share = [dict(share=[lo, hi], fraction_of_queries=float(((share >= lo) & (share < hi)).mean()),
+                     **{f"oa_{p}": float(ok[p][(share >= lo) & (share < hi)].mean()) for p in POOLS}) for lo, hi in bins]
+    return dict(unlabelled_share_of_scene=float((labels == 0).mean()), per_class_recall=recall,
+                by_unlabelled_neighbour_share=by_share,
+                scene_errors_right_in_labelled_pool=float(ok["labelled"][~ok["scene"]].mean()))
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
     t_start = time.perf_counter()
@@ -391,6 +423,7 @@ def main(argv=None) -> dict:
         validation_oa=val, test_oa=test, ideas=IDEAS, ideas_validation_oa=idea_val,
         ideas_validation_verdict=idea_verdict, ideas_test_oa_information_only=idea_test,
         test_paired_vs_defaults=vs, validation_table=table_record(rows),
+        indian_pines_scene_pool_diagnosis=diagnose_scene_pool(test_emb, test_scene.labels, test_splits, defaults),
         timings=dict(sweep_s=t_sweep, total_s=time.perf_counter() - t_start),
         versions=dict(mifomo_lite=__version__, python=platform.python_version(), numpy=np.__version__,
                       torch=torch.__version__, platform=platform.platform()),

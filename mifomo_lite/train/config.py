@@ -270,7 +270,8 @@ class RunConfig:
                 raise ConfigError(f"{key} must be ≥ 1, got {getattr(self, key)!r}")
         check_window(self.feature_smoothing, "feature_smoothing")
         if not 0.0 <= self.graph_alpha < 1.0:
-            raise ConfigError(f"graph_alpha must lie in [0, 1) (α = 1 makes I − αÂ singular), got {self.graph_alpha!r}")
+            raise ConfigError(f"graph_alpha must lie in [0, 1) (α = 1 makes I − αÂ singular), "
+                              f"got {self.graph_alpha!r}")
         if int(self.drift_probe_pixels) != 0 and int(self.drift_probe_pixels) < 12:
             raise ConfigError(f"drift_probe_pixels must be 0 (off) or ≥ 12 (10 neighbours per pixel), "
                               f"got {self.drift_probe_pixels!r}")
