@@ -4,7 +4,8 @@ The ``lite`` preset's extensions — the embedding smoothing window (``feature_s
 k-NN graph of the final propagation (``graph_k``, ``graph_alpha``, ``graph_sigma_scale``) and
 class mass normalisation (``propagation_class_mass``) — and two scene-pool ideas implemented only
 here (``score_smoothing``: a window mean of the propagated scores over the image; ``spatial_edges``:
-8-neighbour image edges added to the k-NN graph) act after the encoder, so they can be
+8-neighbour image edges added to the k-NN graph; ``second_round``: a second propagation seeded with
+the first one's most confident nodes) act after the encoder, so they can be
 swept on cached embeddings: each scene is embedded once by the **frozen** micro foundation model
 (pretrained weights, the lite preset's PCA, patch and window-mean readout; no phase 0 and no
 per-episode adaptation — the tuning encoder), and every grid point re-reads those embeddings.
@@ -182,6 +183,26 @@ def episode_predictions(f: np.ndarray, sp, pos: np.ndarray, shape, class_mass: s
     return smap[sp.query_rows, sp.query_cols].argmax(1)
 
 
+def second_round(lu, f: np.ndarray, sp, pos: np.ndarray, m: int, class_mass: str) -> np.ndarray:
+    """A second propagation on the same graph (``lu``: its factorisation), seeded with the shots
+    plus the ``m`` most confident nodes of each predicted class of the first (confidence = the
+    class-mass-normalised, row-normalised score)."""
+    n, C = f.shape
+    sup = np.zeros(n, dtype=bool)
+    sup[pos[sp.support_rows, sp.support_cols]] = True
+    g = np.clip(f, 0.0, None)
+    if class_mass == "estimated":
+        g[~sup] = fsl.class_mass_normalisation(g[~sup])
+    g = g / np.maximum(g.sum(1, keepdims=True), 1e-12)
+    pred, conf = g.argmax(1), np.where(sup, -1.0, g.max(1))
+    y = np.zeros((n, C))
+    y[pos[sp.support_rows, sp.support_cols], np.asarray(sp.support_labels)] = 1.0
+    for c in range(C):
+        idx = np.flatnonzero((pred == c) & ~sup)
+        y[idx[np.argsort(-conf[idx])[:m]], c] = 1.0
+    return lu.solve(y)
+
+
 def oa(pred, sp) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(sp.query_labels)))
 
@@ -200,13 +221,16 @@ def sweep_pool(emb: np.ndarray, labels: np.ndarray, splits, pool: str, grid: dic
         nb = Neighbours(smooth(emb, w)[rows, cols], max(grid["graph_k"]))
         for k, s, a, beta in itertools.product(grid["graph_k"], grid["graph_sigma_scale"], grid["graph_alpha"],
                                                grid.get("spatial_edges", (0.0,))):
-            a_hat = nb.graph(k, s, (pos, beta))
-            f_all = splu((identity(rows.size, format="csc") - a * a_hat).tocsc()).solve(y)
-            for cm, ss in itertools.product(grid["propagation_class_mass"], smoothings):
-                accs = [oa(episode_predictions(f_all[:, e * C:(e + 1) * C], sp, pos, labels.shape, cm, ss), sp)
-                        for e, sp in enumerate(splits)]
+            lu = splu((identity(rows.size, format="csc") - a * nb.graph(k, s, (pos, beta))).tocsc())
+            f_all = lu.solve(y)
+            for cm, ss, m in itertools.product(grid["propagation_class_mass"], smoothings, grid.get("second_round", (0,))):
+                fs = [f_all[:, e * C:(e + 1) * C] for e in range(len(splits))]
+                if m:
+                    fs = [second_round(lu, f, sp, pos, m, cm) for f, sp in zip(fs, splits)]
+                accs = [oa(episode_predictions(f, sp, pos, labels.shape, cm, ss), sp) for f, sp in zip(fs, splits)]
                 out.append(dict(feature_smoothing=w, graph_k=k, graph_sigma_scale=s, graph_alpha=a,
-                                propagation_class_mass=cm, score_smoothing=ss, spatial_edges=beta, oa=accs))
+                                propagation_class_mass=cm, score_smoothing=ss, spatial_edges=beta, second_round=m,
+                                oa=accs))
         log(f"  {pool} pool, window {w}: {time.perf_counter() - t0:.1f} s")
     return out
 
@@ -309,7 +333,8 @@ IDEAS = {**{f"score_smoothing={w}": dict(score_smoothing=w) for w in (3, 5, 7, 9
          **{f"spatial_edges={b}": dict(spatial_edges=b) for b in (0.1, 0.3, 1.0)},
          **{f"graph_k={k}": dict(graph_k=k) for k in (20, 40)},
          **{f"feature_smoothing={w}": dict(feature_smoothing=w) for w in (7, 9)},
-         "score_smoothing=5, spatial_edges=0.3": dict(score_smoothing=5, spatial_edges=0.3)}
+         "score_smoothing=5, spatial_edges=0.3": dict(score_smoothing=5, spatial_edges=0.3),
+         **{f"second_round={m}": dict(second_round=m) for m in (10, 50, 200)}}
 
 
 def parse(argv=None):
