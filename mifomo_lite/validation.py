@@ -36,11 +36,11 @@ INT_RANGES: dict[str, tuple[Optional[int], Optional[int]]] = {
     "source_n_shot": (1, 10_000), "source_n_query": (1, 10_000), "intermediate_n_shot": (1, 10_000),
     "intermediate_n_query": (1, 10_000), "eval_batch_size": (1, None), "lgc_batch_size": (1, None),
     "max_query_pixels": (1, None), "num_threads": (1, 4096), "top_k_confident": (1, None),
-    "min_class_count": (1, None),
+    "min_class_count": (1, None), "graph_k": (1, 10_000),
 }
 # Floats that must be strictly positive (a zero or negative learning rate trains nothing).
 POSITIVE_FLOATS = ("lr_model", "lr_peft", "lr_scale", "target_ssl_lr", "adam_eps", "lgc_sigma",
-                   "mixup_temperature")
+                   "mixup_temperature", "graph_sigma_scale")
 
 
 def check_int(name: str, value: Any, lo: Optional[int] = None, hi: Optional[int] = None) -> int:

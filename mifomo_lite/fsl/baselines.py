@@ -144,13 +144,13 @@ def nearest_prototype_baseline(support_x, support_y, query_x, n_classes: Optiona
 
 def propagation_baseline(support_x, support_y, query_x, n_classes: Optional[int] = None, alpha: float = 0.99,
                          graph: str = "knn", k: int = 10, sigma="median", standardize: bool = True,
-                         class_mass: str = "none") -> BaselineResult:
+                         class_mass: str = "none", sigma_scale: float = 1.0) -> BaselineResult:
     """Transductive LGC over support + all query features (textbook: zero query rows in Y).
 
     Returns the query predictions, the query rows of F* as scores and ``info`` with the σ used and
     the graph type. Features are z-scored with the statistics of all nodes (no labels involved).
-    ``class_mass="estimated"`` rescales the query scores by :func:`class_mass_normalisation`.
-    See the module docstring for the graph, σ and class-mass choices."""
+    ``class_mass="estimated"`` rescales the query scores by :func:`class_mass_normalisation`;
+    ``sigma_scale`` multiplies the median σ. See the module docstring for the graph, σ and class-mass choices."""
     check_choice("graph", graph, ("knn", "dense"))
     check_choice("class_mass", class_mass, CLASS_MASS)
     if not 0.0 <= alpha < 1.0:
@@ -163,7 +163,8 @@ def propagation_baseline(support_x, support_y, query_x, n_classes: Optional[int]
     y = np.zeros((x.shape[0], n_classes))
     y[np.arange(n_s), ys] = 1.0
 
-    f, info = graph_label_propagation(x, y, n_s, alpha=alpha, graph=graph, k=k, sigma=sigma)
+    f, info = graph_label_propagation(x, y, n_s, alpha=alpha, graph=graph, k=k, sigma=sigma,
+                                      sigma_scale=sigma_scale)
     info["standardize"] = standardize
     info["class_mass"] = class_mass
     if class_mass == "estimated":

@@ -192,12 +192,13 @@ def median_distance_sigma(x: torch.Tensor, distance: Distance = "euclidean", max
 
 
 # ------------------------------------------------ the k-NN graph of the transductive propagation
-def knn_affinity(x: np.ndarray, k: int = 10, sigma="median"):
+def knn_affinity(x: np.ndarray, k: int = 10, sigma="median", sigma_scale: float = 1.0):
     """Symmetrised k-NN RBF affinity (sparse CSR) and the σ used.
 
     Each node is linked to its ``k`` nearest neighbours with weight ``exp(-d²/(2σ²))``; the graph
-    is made symmetric by ``W = max(W, Wᵀ)``. ``sigma="median"`` takes σ = the median of the k-NN
-    distances; a float is used as given."""
+    is made symmetric by ``W = max(W, Wᵀ)``. ``sigma="median"`` takes σ = ``sigma_scale`` × the
+    median of the k-NN distances (a wider or narrower kernel relative to the data's own scale);
+    a float is used as given."""
     from scipy import sparse
     from sklearn.neighbors import NearestNeighbors
 
@@ -211,7 +212,9 @@ def knn_affinity(x: np.ndarray, k: int = 10, sigma="median"):
         if sigma != "median":
             raise ConfigError(f"sigma must be a positive float or 'median'; got {sigma!r}")
         pos = dist[dist > 0]
-        sigma_v = float(np.median(pos)) if pos.size else 1.0
+        if not sigma_scale > 0:
+            raise ConfigError(f"sigma_scale must be > 0; got {sigma_scale!r}")
+        sigma_v = float(sigma_scale) * (float(np.median(pos)) if pos.size else 1.0)
     else:
         sigma_v = float(sigma)
         if sigma_v <= 0:
@@ -260,18 +263,20 @@ def class_mass_normalisation(scores, prior="estimated") -> np.ndarray:
 
 
 def graph_label_propagation(x: np.ndarray, y: np.ndarray, n_labelled: int, alpha: float = 0.99,
-                            graph: str = "knn", k: int = 10, sigma="median") -> tuple[np.ndarray, dict]:
+                            graph: str = "knn", k: int = 10, sigma="median",
+                            sigma_scale: float = 1.0) -> tuple[np.ndarray, dict]:
     """Textbook LGC over all rows of ``x`` (the first ``n_labelled`` labelled, one-hot rows of
     ``y``; the others zero): the unlabelled rows of ``F* = (I - αÂ)⁻¹Y`` and an ``info`` dict.
 
     ``graph="knn"``: the sparse symmetrised k-NN graph of :func:`knn_affinity`, solved exactly by
     one sparse LU factorisation (iterative solvers change the argmax of the far, tiny scores).
-    ``graph="dense"``: the full RBF graph with the same σ, solved densely (a few thousand rows)."""
+    ``graph="dense"``: the full RBF graph with the same σ, solved densely (a few thousand rows).
+    ``sigma_scale`` multiplies the median σ (:func:`knn_affinity`)."""
     check_choice("graph", graph, GRAPHS)
     n_s = n_labelled
     if graph == "dense":
         xt = torch.from_numpy(x)
-        sigma_v = knn_affinity(x, k, sigma)[1]  # the same k-NN median heuristic as the sparse graph
+        sigma_v = knn_affinity(x, k, sigma, sigma_scale)[1]  # the same k-NN median heuristic as the sparse graph
         f = label_propagation(xt[:n_s], torch.from_numpy(y[:n_s]), xt[n_s:], None, alpha=alpha, sigma=sigma_v,
                               distance="euclidean", batch_size=None, query_init="zeros").numpy()
         info = {"graph": "dense", "sigma": sigma_v, "alpha": alpha}
@@ -279,7 +284,7 @@ def graph_label_propagation(x: np.ndarray, y: np.ndarray, n_labelled: int, alpha
         from scipy import sparse
         from scipy.sparse.linalg import splu
 
-        a, sigma_v = knn_affinity(x, k, sigma)
+        a, sigma_v = knn_affinity(x, k, sigma, sigma_scale)
         deg = np.asarray(a.sum(axis=1)).ravel()
         inv_sqrt = np.where(deg > 0, 1.0 / np.sqrt(np.maximum(deg, 1e-300)), 0.0)
         a_hat = sparse.diags(inv_sqrt) @ a @ sparse.diags(inv_sqrt)

@@ -140,8 +140,9 @@ def _propagation_baselines(cache: FeatureCache, split, pool: str, include_random
         support = {k: cache.scene_features(k, split.support_rows, split.support_cols) for k in kinds}
         nodes, pick = {k: cache.scene_features(k, sn["rows"], sn["cols"]) for k in kinds}, sn["query_pos"]
     names = {"mean": "PCA 9×9 mean + propagation", "random": "random encoder + propagation"}
-    res = {}
+    cfg, res = cache.cfg, {}
     for k in kinds:
-        r = fsl.propagation_baseline(support[k], ys, nodes[k], n_classes=C, class_mass=mass)
+        r = fsl.propagation_baseline(support[k], ys, nodes[k], n_classes=C, class_mass=mass, k=cfg.graph_k,
+                                     alpha=cfg.graph_alpha, sigma_scale=cfg.graph_sigma_scale)
         res[names[k]] = fsl.classification_metrics(yq, np.asarray(r.pred)[pick], C)
     return res

@@ -202,6 +202,12 @@ class RunConfig:
     # (MIFOMO) or "estimated" (each class rescaled to its estimated prior; see
     # mifomo_lite.fsl.class_mass_normalisation).
     propagation_class_mass: str = "none"
+    # The "full_graph" k-NN propagation (the final prediction, its pseudo-labels and the transductive
+    # baselines alike): neighbours per node, the LGC α, and σ as a multiple of the median k-NN
+    # distance (mifomo_lite.fsl.knn_affinity). How they were chosen: docs/results.md.
+    graph_k: int = 10
+    graph_alpha: float = 0.99
+    graph_sigma_scale: float = 1.0
     baselines: bool = True
     classification_map: bool = True
     tsne: bool = True
@@ -263,6 +269,9 @@ class RunConfig:
             if int(getattr(self, key)) < 1:
                 raise ConfigError(f"{key} must be ≥ 1, got {getattr(self, key)!r}")
         check_window(self.feature_smoothing, "feature_smoothing")
+        if not 0.0 <= self.graph_alpha < 1.0:
+            raise ConfigError(f"graph_alpha must lie in [0, 1) (α = 1 makes I − αÂ singular), "
+                              f"got {self.graph_alpha!r}")
         if int(self.drift_probe_pixels) != 0 and int(self.drift_probe_pixels) < 12:
             raise ConfigError(f"drift_probe_pixels must be 0 (off) or ≥ 12 (10 neighbours per pixel), "
                               f"got {self.drift_probe_pixels!r}")

@@ -82,13 +82,15 @@ def head_probabilities(model: nn.Module, query_emb: torch.Tensor, protos: torch.
 
 
 def full_graph_scores(support_emb: torch.Tensor, support_y, query_emb: torch.Tensor, n_classes: int,
-                      class_mass: str = "none") -> torch.Tensor:
+                      class_mass: str = "none", k: int = 10, alpha: float = 0.99,
+                      sigma_scale: float = 1.0) -> torch.Tensor:
     """LGC over one k-NN graph of the support and *all* query embeddings (the transductive
     baselines' propagation, :func:`mifomo_lite.fsl.propagation_baseline`, with the same
-    ``class_mass`` option): ``[n_query, C]`` scores, row-normalised to sum to 1 (rows with no mass
-    stay 0)."""
+    ``class_mass``, ``k``, ``alpha`` and ``sigma_scale`` options): ``[n_query, C]`` scores,
+    row-normalised to sum to 1 (rows with no mass stay 0)."""
     res = fsl.propagation_baseline(support_emb.float().numpy(), np.asarray(support_y), query_emb.float().numpy(),
-                                   n_classes=n_classes, class_mass=class_mass)
+                                   n_classes=n_classes, class_mass=class_mass, k=k, alpha=alpha,
+                                   sigma_scale=sigma_scale)
     f = torch.as_tensor(np.clip(res.scores, 0.0, None), dtype=torch.float32)
     return f / f.sum(1, keepdim=True).clamp_min(1e-12)
 
@@ -104,7 +106,8 @@ def propagated_scores(model: nn.Module, support_emb: torch.Tensor, support_y, qu
     * ``"full_graph"`` — one k-NN graph over the support and all queries
       (:func:`full_graph_scores`); rows sum to 1."""
     if graph == "full_graph":  # the graph alone: no prototype scores needed
-        return full_graph_scores(support_emb, support_y, query_emb, n_classes, cfg.propagation_class_mass)
+        return full_graph_scores(support_emb, support_y, query_emb, n_classes, cfg.propagation_class_mass,
+                                 cfg.graph_k, cfg.graph_alpha, cfg.graph_sigma_scale)
     ys = torch.as_tensor(support_y)
     probs = head_probabilities(model, query_emb, fsl.prototypes(support_emb, ys, n_classes))
     scores = fsl.label_propagation(support_emb, onehot(ys, n_classes), query_emb, probs,
