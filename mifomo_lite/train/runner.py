@@ -18,6 +18,7 @@ import torch
 from .. import fsl
 from ..utils import atomic_path, write_json
 from . import report as R
+from .ablation_table import episode_records, write_ablation
 from .config import ABLATIONS, RunConfig, ablation_overrides
 from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
@@ -367,13 +368,7 @@ def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_s
     rows = run_tasks(_ablation_row, tasks, jobs=jobs, executor=executor, log_dir=out.parent / f"{out.name}.submitit")
     table = {name: row for name, (row, _) in zip(names, rows)}
     baselines = rows[0][1] if rows else {}
-    payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines}
-    write_json(out / "ablation.json", payload)
-    lines = [{"name": n, **{k: v[k] for k in ("OA", "AA", "kappa")}} for n, v in table.items()]
-    lines += [{"name": "baseline: " + n, **v} for n, v in baselines.items()]
-    with atomic_path(out / "ablation.md") as tmp:
-        tmp.write_text("# Table X ablation\n\n" + R.results_table(lines) + "\n")
-    return payload
+    return write_ablation(out, {"config": cfg.to_dict(), "ablations": table, "baselines": baselines})
 
 
 def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, target_scene, source_scenes,
@@ -387,5 +382,6 @@ def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, ta
     write_run_folder(res, out / name, log=log)
     s = res.metrics["summary"]
     key = "final/propagated" if "final/propagated" in s else "final/plain"
-    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": res.metrics["timings"]["total_s"]}
+    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": res.metrics["timings"]["total_s"],
+           "episodes": episode_records(res.metrics, key)}
     return row, {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}
