@@ -90,31 +90,31 @@ def test_without_full_the_table_says_so_and_pairs_nothing(tmp_path):
     assert "`full` is not among the rows" in md and "Paired difference" not in md
 
 
-def _fake_metrics(head, plain):
-    return {"episodes": [{"episode": i, "seed": s, "final": {"propagated": {"oa": float(h)}, "plain": {"oa": float(p)}}}
+def _fake_metrics(head, plain, cfg=None):
+    summary = {"final/plain": _row(plain, plain)["plain"], "final/propagated": {k: _pm(head) for k in ("OA", "AA", "kappa")}}
+    return {"config": cfg or _payload({})["config"], "summary": summary, "timings": {"total_s": 2.0},
+            "episodes": [{"episode": i, "seed": s, "final": {"propagated": {"oa": float(h)}, "plain": {"oa": float(p)}}}
                          for i, (s, h, p) in enumerate(zip(SEEDS, head, plain))]}
 
 
 def test_rebuild_from_an_existing_folder_reads_the_row_folders(tmp_path):
-    rows = {"full": (FULL_HEAD, FULL_PLAIN), "no_intermediate": (FULL_HEAD - 1.5, FULL_PLAIN + 0.5)}
-    table = {}
+    rows = {"no_intermediate": (FULL_HEAD - 1.5, FULL_PLAIN + 0.5), "full": (FULL_HEAD, FULL_PLAIN)}
     for name, (head, plain) in rows.items():
         (tmp_path / name).mkdir()
         (tmp_path / name / "metrics.json").write_text(json.dumps(_fake_metrics(head, plain)))
-        row = _row(head, plain)
-        del row["episodes"]         # as written before the rows kept their episodes
-        table[name] = row
-    (tmp_path / "ablation.json").write_text(json.dumps(_payload(table)))
-    payload = rebuild_ablation(tmp_path)
+    payload = rebuild_ablation(tmp_path)         # no ablation.json: an interrupted grid's rows
+    assert list(payload["ablations"]) == ["full", "no_intermediate"]      # in ABLATIONS order
     p = payload["paired"]["no_intermediate"]
     assert p["headline"]["mean"] == pytest.approx(1.5) and p["headline"]["wins"] == 10
     assert p["plain"]["mean"] == pytest.approx(-0.5) and p["plain"]["wins"] == 0
     saved = json.loads((tmp_path / "ablation.json").read_text())
     assert saved["paired"]["no_intermediate"]["headline"]["n"] == 10
     assert "| no_intermediate | +1.50 ± 0.00 | 10/10 |" in (tmp_path / "ablation.md").read_text()
-    (tmp_path / "full" / "metrics.json").unlink()
-    with pytest.raises(DataError, match="full"):
-        rebuild_ablation(tmp_path)
+    saved["config"]["ablation_semantics"] = "kit"       # the header follows ablation.json when present
+    (tmp_path / "ablation.json").write_text(json.dumps(saved))
+    assert "Ablation semantics: `kit`" in ablation_markdown(rebuild_ablation(tmp_path))
+    with pytest.raises(DataError, match="no row run folder"):
+        rebuild_ablation(tmp_path / "full")
 
 
 def test_episode_records_name_a_missing_stage():
@@ -122,3 +122,14 @@ def test_episode_records_name_a_missing_stage():
     assert [r["seed"] for r in recs] == SEEDS and recs[3]["headline"] == recs[3]["plain"] == FULL_PLAIN[3]
     with pytest.raises(DataError, match="after_support"):
         episode_records(_fake_metrics(FULL_HEAD, FULL_PLAIN), "after_support/propagated")
+
+
+def test_cli_ablate_from_rebuilds_without_running(tmp_path, capsys):
+    from mifomo_lite.cli import main
+
+    for name, head in (("full", FULL_HEAD), ("no_cp", FULL_HEAD - 0.25)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps(_fake_metrics(head, FULL_PLAIN)))
+    assert main(["ablate", "--from", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "| no_cp | +0.25 ± 0.00 | 10/10 |" in out and (tmp_path / "ablation.json").is_file()

@@ -17,7 +17,7 @@ from .config import ablation_overrides
 from .report import LABELLED_POOL_MARK, fmt_pm
 from .summary import paired_by_seed
 
-__all__ = ["PAIRED_METRICS", "REFERENCE", "episode_records", "paired_to_reference", "ablation_markdown",
+__all__ = ["PAIRED_METRICS", "REFERENCE", "episode_records", "row_from_metrics", "paired_to_reference", "ablation_markdown",
            "write_ablation", "rebuild_ablation"]
 
 #: The row every other row is paired with.
@@ -43,6 +43,17 @@ def episode_records(metrics: dict, stage: str) -> list:
                 for ep in metrics["episodes"]]
     except KeyError as exc:
         raise DataError(f"episode record without {exc} (stage {stage!r}): not a run's metrics.json?") from exc
+
+
+def row_from_metrics(metrics: dict) -> tuple[dict, dict]:
+    """One ablation row from its run's ``metrics``: ``({"stage", "OA", "AA", "kappa", "plain",
+    "time_s", "episodes"}, {baseline: summary})``. The headline stage is ``final/propagated`` when
+    the run propagated, else ``final/plain``."""
+    s = metrics["summary"]
+    key = "final/propagated" if "final/propagated" in s else "final/plain"
+    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": metrics["timings"]["total_s"],
+           "episodes": episode_records(metrics, key)}
+    return row, {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}
 
 
 def _by_seed(records: list, metric: str) -> dict:
@@ -136,16 +147,21 @@ def write_ablation(out: Path, payload: dict) -> dict:
 
 
 def rebuild_ablation(folder: Path) -> dict:
-    """Rewrite ``ablation.json`` / ``ablation.md`` of an existing ablation folder from its rows' run
-    folders (``folder/<row>/metrics.json``), e.g. one written before the paired table existed."""
+    """Rewrite ``ablation.json`` / ``ablation.md`` of an ablation folder from its rows' run folders
+    (``folder/<row>/metrics.json``, rows in :data:`~mifomo_lite.train.config.ABLATIONS` order), e.g.
+    one written before the paired table existed, or the rows an interrupted grid finished. The
+    header's settings come from ``ablation.json`` when present, else from the first row's run."""
+    from .config import ABLATIONS
+
     folder = Path(folder)
-    path = folder / "ablation.json"
-    if not path.is_file():
-        raise DataError(f"{path} not found: not an ablation folder (written by `mifomo-lite ablate`)")
-    payload = json.loads(path.read_text())
-    for name, row in payload["ablations"].items():
-        metrics_path = folder / name / "metrics.json"
-        if not metrics_path.is_file():
-            raise DataError(f"{metrics_path} not found: the run folder of ablation row {name!r} is missing")
-        row["episodes"] = episode_records(json.loads(metrics_path.read_text()), row["stage"])
-    return write_ablation(folder, payload)
+    names = [n for n in ABLATIONS if (folder / n / "metrics.json").is_file()]
+    if not names:
+        raise DataError(f"no row run folder (<ablation>/metrics.json) under {folder}: not an ablation folder")
+    metrics = {n: json.loads((folder / n / "metrics.json").read_text()) for n in names}
+    table, baselines = {}, {}
+    for name in names:
+        table[name], base = row_from_metrics(metrics[name])
+        baselines = baselines or base
+    old = folder / "ablation.json"
+    cfg = json.loads(old.read_text())["config"] if old.is_file() else metrics[names[0]]["config"]
+    return write_ablation(folder, {"config": cfg, "ablations": table, "baselines": baselines})

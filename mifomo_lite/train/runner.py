@@ -18,7 +18,7 @@ import torch
 from .. import fsl
 from ..utils import atomic_path, write_json
 from . import report as R
-from .ablation_table import episode_records, write_ablation
+from .ablation_table import row_from_metrics, write_ablation
 from .config import ABLATIONS, RunConfig, ablation_overrides
 from .outdir import check_out_dir, default_dir, run_folder
 from .pipeline import RunResult, embed_pixels, inference_dtype, run_pipeline, scene_feature_map
@@ -380,8 +380,4 @@ def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, ta
     sub = cfg.replace(**overrides, baselines=with_baselines, classification_map=False, tsne=False)
     res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
     write_run_folder(res, out / name, log=log)
-    s = res.metrics["summary"]
-    key = "final/propagated" if "final/propagated" in s else "final/plain"
-    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": res.metrics["timings"]["total_s"],
-           "episodes": episode_records(res.metrics, key)}
-    return row, {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}
+    return row_from_metrics(res.metrics)
