@@ -11,7 +11,7 @@ import pytest
 from scipy.stats import ttest_rel
 
 from mifomo_lite.errors import DataError
-from mifomo_lite.train.ablation_table import (ablation_markdown, episode_records, paired_to_reference,
+from mifomo_lite.train.ablation_table import (ablation_markdown, episode_records, paired_runs, paired_to_reference,
                                               rebuild_ablation, write_ablation)
 from mifomo_lite.train.summary import paired_by_seed, paired_differences, paired_stats
 
@@ -133,3 +133,13 @@ def test_cli_ablate_from_rebuilds_without_running(tmp_path, capsys):
     assert main(["ablate", "--from", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "| no_cp | +0.25 ± 0.00 | 10/10 |" in out and (tmp_path / "ablation.json").is_file()
+
+
+def test_paired_runs_pairs_two_runs_by_seed():
+    other = _fake_metrics(FULL_HEAD[:7] - RNG.normal(1, 1, 7), FULL_PLAIN[:7] + 1.0)
+    other["episodes"] = other["episodes"][:7]        # a run that stopped after 7 episodes
+    p = paired_runs(_fake_metrics(FULL_HEAD, FULL_PLAIN), other)
+    d = FULL_HEAD[:7] - np.array([ep["final"]["propagated"]["oa"] for ep in other["episodes"]])
+    assert p["headline"]["n"] == 7 and p["headline"]["unpaired"] == 3
+    assert p["headline"]["p"] == pytest.approx(ttest_rel(FULL_HEAD[:7], FULL_HEAD[:7] - d).pvalue, rel=1e-9)
+    assert p["plain"]["mean"] == pytest.approx(-1.0) and p["plain"]["wins"] == 0

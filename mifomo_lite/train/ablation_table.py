@@ -17,7 +17,7 @@ from .config import ablation_overrides
 from .report import LABELLED_POOL_MARK, fmt_pm
 from .summary import paired_by_seed
 
-__all__ = ["PAIRED_METRICS", "REFERENCE", "episode_records", "row_from_metrics", "paired_to_reference", "ablation_markdown",
+__all__ = ["PAIRED_METRICS", "REFERENCE", "episode_records", "row_from_metrics", "paired_runs", "paired_to_reference", "ablation_markdown",
            "write_ablation", "rebuild_ablation"]
 
 #: The row every other row is paired with.
@@ -69,6 +69,14 @@ def paired_to_reference(table: dict, reference: str = REFERENCE) -> Optional[dic
     ref = table[reference]["episodes"]
     return {name: {m: paired_by_seed(_by_seed(ref, m), _by_seed(row["episodes"], m)) for m in PAIRED_METRICS}
             for name, row in table.items() if name != reference}
+
+
+def paired_runs(ahead: dict, behind: dict) -> dict:
+    """Two runs' ``metrics`` paired on the episodes (seeds) both hold: ``{metric: paired stats of
+    ahead − behind}`` for each metric of :data:`PAIRED_METRICS` (e.g. one adapter against another
+    on the same splits)."""
+    a, b = (row_from_metrics(m)[0]["episodes"] for m in (ahead, behind))
+    return {m: paired_by_seed(_by_seed(a, m), _by_seed(b, m)) for m in PAIRED_METRICS}
 
 
 def _paired_cells(p: Optional[dict]) -> list:
