@@ -335,7 +335,8 @@ def scene_record(scene) -> dict:
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
            log: Callable = print, *, target_scene=None, source_scenes=None, jobs: int = 1,
            executor: str = "local", overwrite: bool = False) -> tuple[dict, Path]:
-    """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``.
+    """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``
+    (each row's OA and its paired difference to ``full``: :mod:`mifomo_lite.train.ablation_table`).
 
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
