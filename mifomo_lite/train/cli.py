@@ -121,6 +121,12 @@ def cmd_ablate(args) -> int:
 
     from .runner import target_scene_for
 
+    if args.rebuild_from is not None:
+        from .ablation_table import rebuild_ablation
+
+        rebuild_ablation(args.rebuild_from)
+        print((Path(args.rebuild_from) / "ablation.md").read_text())
+        return 0
     if args.support is not None:
         from ..errors import ConfigError
 
@@ -163,4 +169,7 @@ def register(sub) -> None:
                    help="rows run at once (default 1: serial, in this process; results are the same)")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local processes (joblib, default), or a cluster via ray or submitit (optional extras)")
+    p.add_argument("--from", dest="rebuild_from", type=Path, default=None, metavar="DIR",
+                   help="run nothing: rewrite DIR/ablation.md and .json (with the paired table) from the "
+                        "row folders of an existing ablation folder")
     p.set_defaults(handler=cmd_ablate)

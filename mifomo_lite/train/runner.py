@@ -18,6 +18,7 @@ import torch
 from .. import fsl
 from ..utils import atomic_path, write_json
 from . import report as R
+from .ablation_table import row_from_metrics, write_ablation
 from .config import ABLATIONS, RunConfig, ablation_overrides
 from .outdir import check_out_dir, default_dir, run_folder
 from .checkpoint import checkpoint_kwargs
@@ -341,7 +342,8 @@ def scene_record(scene) -> dict:
 def ablate(cfg: RunConfig, names: Optional[Sequence[str]] = None, out_dir: Optional[Path] = None,
            log: Callable = print, *, target_scene=None, source_scenes=None, jobs: int = 1,
            executor: str = "local", overwrite: bool = False) -> tuple[dict, Path]:
-    """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``.
+    """Run the Table X grid (each ablation on the same seeds) and write ``ablation.md`` / ``.json``
+    (each row's OA and its paired difference to ``full``: :mod:`mifomo_lite.train.ablation_table`).
 
     ``target_scene`` / ``source_scenes``: ready ``Scene`` objects to use instead of loading
     ``cfg.target`` / ``cfg.sources`` by name (as in :func:`run_pipeline`), e.g. a synthetic scene.
@@ -374,13 +376,7 @@ def _ablate_into(cfg: RunConfig, names: list, out: Path, log: Callable, target_s
     rows = run_tasks(_ablation_row, tasks, jobs=jobs, executor=executor, log_dir=out.parent / f"{out.name}.submitit")
     table = {name: row for name, (row, _) in zip(names, rows)}
     baselines = rows[0][1] if rows else {}
-    payload = {"config": cfg.to_dict(), "ablations": table, "baselines": baselines}
-    write_json(out / "ablation.json", payload)
-    lines = [{"name": n, **{k: v[k] for k in ("OA", "AA", "kappa")}} for n, v in table.items()]
-    lines += [{"name": "baseline: " + n, **v} for n, v in baselines.items()]
-    with atomic_path(out / "ablation.md") as tmp:
-        tmp.write_text("# Table X ablation\n\n" + R.results_table(lines) + "\n")
-    return payload
+    return write_ablation(out, {"config": cfg.to_dict(), "ablations": table, "baselines": baselines})
 
 
 def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, target_scene, source_scenes,
@@ -392,7 +388,4 @@ def _ablation_row(cfg: RunConfig, name: str, with_baselines: bool, out: Path, ta
     sub = cfg.replace(**overrides, baselines=with_baselines, classification_map=False, tsne=False)
     res = run_pipeline(sub, target_scene=target_scene, source_scenes=source_scenes, log=log, keep_model=False)
     write_run_folder(res, out / name, log=log)
-    s = res.metrics["summary"]
-    key = "final/propagated" if "final/propagated" in s else "final/plain"
-    row = {"stage": key, **s[key], "plain": s.get("final/plain"), "time_s": res.metrics["timings"]["total_s"]}
-    return row, {k.split("/", 1)[1]: v for k, v in s.items() if k.startswith("baseline/")}
+    return row_from_metrics(res.metrics)

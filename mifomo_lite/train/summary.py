@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import fsl
 
-__all__ = ["POOL_KINDS", "summarise_episodes", "paired_differences", "paired_by_pool"]
+__all__ = ["POOL_KINDS", "summarise_episodes", "paired_differences", "paired_by_pool", "paired_stats",
+           "paired_by_seed"]
 
 #: The propagated predictions a stage may hold: the run's pool, then each pool by name.
 POOL_KINDS = ("propagated", "propagated_labelled_pool", "propagated_scene_pool")
@@ -61,12 +62,27 @@ def paired_differences(episodes: list, stage: str = "final/propagated", baseline
     if not eps:
         return {}
     kit = np.array([ep[st][kind]["oa"] for ep in eps], dtype=float)
-    out = {}
-    for name in eps[0][baselines]:
-        d = kit - np.array([ep[baselines][name]["oa"] for ep in eps], dtype=float)
-        out[name] = {"mean": float(d.mean()), "std": float(d.std()), "wins": int((d > 0).sum()), "n": len(d),
-                     "p": _paired_p_value(d)}
-    return out
+    return {name: paired_stats(kit - np.array([ep[baselines][name]["oa"] for ep in eps], dtype=float))
+            for name in eps[0][baselines]}
+
+
+def paired_stats(d) -> dict:
+    """Paired differences ``d`` (one per episode, in points) summarised: ``{"mean", "std"
+    (population), "wins" (strictly > 0), "n", "p"}`` (``p``: two-sided p-value of the paired t-test,
+    None with fewer than 2 episodes or identical differences)."""
+    d = np.asarray(d, dtype=float)
+    return {"mean": float(d.mean()), "std": float(d.std()), "wins": int((d > 0).sum()), "n": len(d),
+            "p": _paired_p_value(d)}
+
+
+def paired_by_seed(ahead: dict, behind: dict) -> Optional[dict]:
+    """:func:`paired_stats` of ``ahead − behind`` over the episode seeds both hold (``{seed: OA}``
+    each; the same seed is the same support/query split), or None when they share no seed."""
+    seeds = sorted(set(ahead) & set(behind), key=str)
+    if not seeds:
+        return None
+    return {**paired_stats([float(ahead[s]) - float(behind[s]) for s in seeds]),
+            "unpaired": len(set(ahead) ^ set(behind))}
 
 
 def _paired_p_value(d: np.ndarray) -> Optional[float]:
