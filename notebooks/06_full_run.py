@@ -221,7 +221,10 @@ print(text)
 # %% [markdown]
 # The line above is computed from the paired episodes, not assumed. Where the labelled pool wins,
 # the paper-style numbers overstate what propagation gives on a scene without ground truth; read
-# the scene-pool column as the number a user can expect.
+# the scene-pool column as the number a user can expect. Where it does not win (the `lite` profile
+# runs 2 episodes and samples the scene pool down to `max_query_pixels`, so few unlabelled pixels
+# join the graph), this notebook has no evidence either way: the lite demo's 10 episodes over the
+# whole scene put the labelled pool ahead by about 9 points (README, "Both pools, measured").
 #
 # ## 5. Did the adaptation move the model?
 #

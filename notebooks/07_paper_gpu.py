@@ -61,7 +61,7 @@ except ImportError:
 profile = "lite"   # smoke | lite | colab | paper — papermill overrides this
 device = "auto"    # auto | cpu | cuda
 seed = 0
-out_dir = "runs/07_paper_gpu"  # run folders and the phase-1 cache; a Drive path works on Colab
+out_dir = "runs/07_paper_gpu"  # run folders (per target, profile, seed) and the phase-1 cache; a Drive path works
 
 # %%
 import json
@@ -249,7 +249,7 @@ if ready:
     for t in runnable_targets:
         cfg_t = preset("paper", target=t, device=str(nb.device), seed=seed, progress=True,
                        official_spatial=official["spatial"], official_spectral=official["spectral"])
-        res, folder = run_to_folder(cfg_t, Path(out_dir) / f"paper-{t}-seed{seed}", resume=True,
+        res, folder = run_to_folder(cfg_t, Path(out_dir) / f"paper-{t}-{profile}-seed{seed}", resume=True,
                                     phase1_cache=Path(out_dir) / "phase1-cache")
         paper_results[t] = res.metrics["summary"]
         print(f"{t}: written to {folder}; {verdict(paper_results[t])}")
@@ -278,7 +278,7 @@ if not ready:
         paper={}))
     for t in runnable_targets:
         per_target = {k: v for k, v in PAPER_TARGETS[t].items() if k not in ("support_steps", "intermediate_steps")}
-        res, folder = run_to_folder(cfg_r.replace(target=t, **per_target), Path(out_dir) / f"rehearsal-{t}-seed{seed}",
+        res, folder = run_to_folder(cfg_r.replace(target=t, **per_target), Path(out_dir) / f"rehearsal-{t}-{profile}-seed{seed}",
                                     log=lambda *a, **k: None, keep_model=False, resume=True,
                                     phase1_cache=Path(out_dir) / "phase1-cache")
         rehearsal[t] = res.metrics["summary"]
