@@ -325,13 +325,13 @@ display(Markdown(results_table(rows)))
 ablation_oa = {name: row["OA"]["mean"] for name, row in table["ablations"].items()}
 print(f"written: {ablation_dir / 'ablation.md'}")
 
-full_oa = ablation_episode_oa(ablation_dir, table, "full")  # per episode, at the stage the table reports
+full_oa = ablation_episode_oa(table, "full")  # per episode, at the stage the table reports
 ablation_effect = {}
 for name in ablation_names:
     if name == "full":
         continue
     # full − ablated > 0 on the paired episodes: removing the component costs OA
-    ablation_effect[name], text = paired_verdict(full_oa - ablation_episode_oa(ablation_dir, table, name),
+    ablation_effect[name], text = paired_verdict(full_oa - ablation_episode_oa(table, name),
                                                  "removing it costs OA")
     print(f"{name:<22} {text}")
 

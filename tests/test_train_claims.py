@@ -1,6 +1,5 @@
 """The per-episode differences behind the run notebooks' computed claims (mifomo_lite.train.claims)."""
 
-import json
 
 import numpy as np
 import pytest
@@ -31,16 +30,16 @@ def test_drift_differences_compare_run_level_and_episode_drift():
     assert claims.drift_differences(None).size == 0
 
 
-def test_ablation_episode_oa_reads_the_reported_stage(tmp_path):
-    row = tmp_path / "no_cp"
-    row.mkdir()
-    eps = [{"final": {"plain": {"oa": 50.0}, "propagated": {"oa": 55.0}}},
-           {"final": {"plain": {"oa": 40.0}, "propagated": {"oa": 47.0}}}]
-    (row / "metrics.json").write_text(json.dumps({"episodes": eps}))
-    table = {"ablations": {"no_cp": {"stage": "final/propagated"}, "full": {"stage": "final/plain"}}}
-    assert claims.ablation_episode_oa(tmp_path, table, "no_cp").tolist() == [55.0, 47.0]
-    with pytest.raises(OutputError, match="full.*has no run folder"):
-        claims.ablation_episode_oa(tmp_path, table, "full")
+def test_ablation_episode_oa_reads_the_table_records():
+    table = {"ablations": {"no_cp": {"stage": "final/propagated",
+                                     "episodes": [{"seed": 0, "headline": 55.0, "plain": 50.0},
+                                                  {"seed": 1, "headline": 47.0, "plain": 40.0}]},
+                           "full": {"stage": "final/plain"}}}
+    assert claims.ablation_episode_oa(table, "no_cp").tolist() == [55.0, 47.0]
+    with pytest.raises(OutputError, match="'full' has no per-episode records"):
+        claims.ablation_episode_oa(table, "full")
+    with pytest.raises(OutputError, match="'no_mixup' has no per-episode records"):
+        claims.ablation_episode_oa(table, "no_mixup")
 
 
 def test_protocol_patches_count_each_phase():

@@ -2,14 +2,12 @@
 
 A claim about a run holds only when it holds episode by episode, so each function here returns
 paired per-episode differences (``> 0`` = the claim's direction) for
-:func:`mifomo_lite.lessons.paired_verdict`, read from a run's ``metrics.json`` content or its
-folder — never from numbers typed into a notebook.
+:func:`mifomo_lite.lessons.paired_verdict`, read from a run's ``metrics.json`` content or an
+``ablation.json`` table — never from numbers typed into a notebook.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Mapping
 
 import numpy as np
@@ -19,14 +17,14 @@ from ..errors import OutputError
 __all__ = ["ablation_episode_oa", "pool_gaps", "drift_differences", "last_cosine"]
 
 
-def ablation_episode_oa(ablation_dir: Path, table: Mapping, name: str) -> np.ndarray:
-    """Per-episode OA of ablation row ``name`` at the stage ``table`` (``ablation.json``) reports
-    for it (``final/plain`` or ``final/propagated``), read from the row's run folder."""
-    path = Path(ablation_dir) / name / "metrics.json"
-    if not path.is_file():
-        raise OutputError(f"{path} is missing: ablation row {name!r} has no run folder in {ablation_dir}")
-    kind = table["ablations"][name]["stage"].split("/")[1]
-    return np.array([e["final"][kind]["oa"] for e in json.loads(path.read_text())["episodes"]], dtype=float)
+def ablation_episode_oa(table: Mapping, name: str) -> np.ndarray:
+    """Per-episode OA of ablation row ``name`` at the stage the table (``ablation.json``) reports
+    for it (``final/plain`` or ``final/propagated``): the row's ``episodes`` records, in episode order."""
+    row = table["ablations"].get(name)
+    if row is None or "episodes" not in row:
+        raise OutputError(f"ablation row {name!r} has no per-episode records in the table "
+                          f"(rows: {', '.join(table['ablations'])})")
+    return np.array([e["headline"] for e in row["episodes"]], dtype=float)
 
 
 def pool_gaps(episodes: list, stage: str = "final") -> np.ndarray:
